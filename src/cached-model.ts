@@ -1,0 +1,157 @@
+import type Keyv from 'keyv';
+import type { Model, StaticHookArguments, TransactionOrKnex } from 'objection';
+import { flushKeys, flushModel, rowKeys } from './flush.js';
+import type { KeyValue } from './keys.js';
+import { assertArray, lookup } from './lookup.js';
+import { modelCache, type CachedClass } from './model-config.js';
+import type { CacheOptions } from './options.js';
+import * as hooks from './write-hooks.js';
+
+type Constructor<M> = new () => M;
+type HookArgs = StaticHookArguments<Model>;
+
+/**
+ * Adds cached natural-key lookups to an Objection model class:
+ *
+ *     class Post extends CachedModel(Model) {
+ *       static tableName = 'posts';
+ *       static cacheKeys = ['slug', 'name'];
+ *     }
+ *     const post = await Post.get('hello-world');
+ *
+ * Every write through Objection flushes the keys of the rows it touches (see write-hooks.ts). Subclasses that
+ * define their own static `beforeInsert`, `afterInsert`, `beforeUpdate`, `afterUpdate`, `beforeDelete` or
+ * `afterDelete` must call `super`.
+ */
+export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptions = {}) {
+  const Parent = Base as unknown as typeof Model;
+
+  class CachedModelClass extends Parent {
+    /** Unique columns rows are cached under; `get()` uses the first. The id column always is one. */
+    static cacheKeys?: readonly string[];
+    /** Lifetime of a cached row in ms; overrides the mixin's `ttl`. */
+    static cacheTtl?: number;
+    /** Lifetime of a cached miss in ms; overrides the mixin's `missTtl`. */
+    static cacheMissTtl?: number;
+    /** Part of every key: bump it when the shape of cached rows changes (a migration). */
+    static cacheVersion?: string | number;
+    /** The Keyv this model's entries live in; overrides the mixin's `store`. */
+    static cacheStore?: Keyv;
+    /** The options given to `CachedModel()`. */
+    static readonly cacheMixinOptions: CacheOptions = options;
+
+    /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
+    static async get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
+      const modelClass = this as unknown as CachedClass;
+      return (await lookup<M>(modelClass, modelCache(modelClass).primaryColumn, [key], trx))[0];
+    }
+
+    /** The row with this id. */
+    static async getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
+      const modelClass = this as unknown as CachedClass;
+      return (await lookup<M>(modelClass, modelCache(modelClass).idColumn, [id], trx))[0];
+    }
+
+    /** The row whose `column` (a cache key or the id column) is `value`. */
+    static async getBy<M extends Model>(
+      this: Constructor<M>,
+      column: string,
+      value: KeyValue,
+      trx?: TransactionOrKnex,
+    ): Promise<M | undefined> {
+      return (await lookup<M>(this as unknown as CachedClass, column, [value], trx))[0];
+    }
+
+    /** The rows for `keys` of the first cache key, aligned with `keys`: one store read, at most one DB query. */
+    static async getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]> {
+      const modelClass = this as unknown as CachedClass;
+      assertArray(modelClass, 'getMany', keys);
+      return lookup<M>(modelClass, modelCache(modelClass).primaryColumn, keys, trx);
+    }
+
+    /** The rows for `values` of `column`, aligned with `values`: one store read, at most one DB query. */
+    static async getManyBy<M extends Model>(
+      this: Constructor<M>,
+      column: string,
+      values: readonly KeyValue[],
+      trx?: TransactionOrKnex,
+    ): Promise<(M | undefined)[]> {
+      const modelClass = this as unknown as CachedClass;
+      assertArray(modelClass, 'getManyBy', values);
+      return lookup<M>(modelClass, column, values, trx);
+    }
+
+    /**
+     * Flushes every cache key of the given rows (instances or plain objects holding the key columns), in one
+     * store call. For writes made outside Objection, such as raw knex queries; pass old and new values.
+     */
+    static async flush(rows: object | readonly object[]): Promise<void> {
+      const cache = modelCache(this as unknown as CachedClass);
+      const list = Array.isArray(rows) ? rows : [rows];
+      for (const row of list) {
+        if (!row || typeof row !== 'object') throw new TypeError(`${this.name}.flush: expected a row object, got ${row === null ? 'null' : typeof row}`);
+      }
+      await flushKeys(cache.store, list.flatMap((row: object) => rowKeys(cache, row)));
+    }
+
+    /** Invalidates everything cached for this model's table, in one store call. */
+    static async flushAll(): Promise<void> {
+      await flushModel(modelCache(this as unknown as CachedClass));
+    }
+
+    static override async beforeInsert(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.beforeInsert(args);
+      await hooks.beforeInsert(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    static override async afterInsert(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.afterInsert(args);
+      await hooks.afterInsert(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    static override async beforeUpdate(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.beforeUpdate(args);
+      await hooks.beforeChange(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    static override async afterUpdate(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.afterUpdate(args);
+      await hooks.afterUpdate(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    static override async beforeDelete(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.beforeDelete(args);
+      await hooks.beforeChange(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    static override async afterDelete(args: HookArgs): Promise<unknown> {
+      const result: unknown = await super.afterDelete(args);
+      await hooks.afterDelete(this as unknown as CachedClass, args);
+      return result;
+    }
+
+    /** Inserts the row when it has no id yet, updates it otherwise; either way its cache keys are flushed. */
+    async save(trx?: TransactionOrKnex): Promise<this> {
+      const modelClass = this.constructor as typeof Model;
+      if (this.$id() === undefined || this.$id() === null) {
+        await modelClass.query(trx).insert(this);
+      } else {
+        await this.$query(trx).patch();
+      }
+      return this;
+    }
+
+    /** Deletes the row and flushes its cache keys; resolves to the number of rows deleted. */
+    async delete(trx?: TransactionOrKnex): Promise<number> {
+      const deleted: number = await this.$query(trx).delete();
+      return deleted;
+    }
+  }
+
+  return CachedModelClass as unknown as B & typeof CachedModelClass;
+}

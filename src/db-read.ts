@@ -1,0 +1,54 @@
+import type { Model, TransactionOrKnex } from 'objection';
+import { canonicalKey, rowKeyValue, type KeyValue } from './keys.js';
+
+/** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
+export const WHERE_IN_CHUNK = 30_000;
+
+/** A row found for one requested value. */
+export interface Found {
+  readonly row: Model;
+  /** The row's column spells the value exactly as requested, so the entry is the one a flush of the row reaches. */
+  readonly exact: boolean;
+}
+
+/**
+ * Reads the rows whose `column` is one of `values`, in one query (chunked only past `WHERE_IN_CHUNK`), and
+ * pairs each value with its row. Rows are paired by the canonical spelling of the column value; where the DB
+ * matched a row under another spelling (`'01'` for id 1, a case-insensitive collation) the pairing is inexact:
+ * with one such value left over it takes the leftover row, with several each is asked for on its own.
+ */
+export async function readRows(
+  modelClass: typeof Model,
+  column: string,
+  values: readonly KeyValue[],
+  trx?: TransactionOrKnex,
+): Promise<(Found | undefined)[]> {
+  const rows: Model[] = [];
+  for (let i = 0; i < values.length; i += WHERE_IN_CHUNK) {
+    rows.push(...(await modelClass.query(trx).whereIn(column, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
+  }
+  const wanted = new Set(values.map(canonicalKey));
+  const byKey = new Map<string, Model>();
+  const leftover: Model[] = [];
+  for (const row of rows) {
+    const value = rowKeyValue((row as unknown as Record<string, unknown>)[column]);
+    const key = value === undefined ? undefined : canonicalKey(value);
+    if (key === undefined || !wanted.has(key)) leftover.push(row);
+    else if (!byKey.has(key)) byKey.set(key, row);
+  }
+  const found: (Found | undefined)[] = values.map((value) => {
+    const row = byKey.get(canonicalKey(value));
+    return row ? { row, exact: true } : undefined;
+  });
+  if (leftover.length === 0) return found;
+  const unpaired = found.flatMap((entry, i) => (entry ? [] : [i]));
+  if (unpaired.length === 1) {
+    found[unpaired[0]!] = { row: leftover[0]!, exact: false };
+    return found;
+  }
+  for (const i of unpaired) {
+    const row = await modelClass.query(trx).where(column, values[i] as string).first();
+    if (row) found[i] = { row, exact: false };
+  }
+  return found;
+}

@@ -1,0 +1,45 @@
+import { entryKeys, generationKey, rowKeyValue } from './keys.js';
+import type { GuardedStore } from './guarded-store.js';
+import type { ModelCache } from './model-config.js';
+import { flightsOf } from './read-through.js';
+
+/** The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds. */
+export function rowKeys(cache: ModelCache, row: object): string[] {
+  const keys: string[] = [];
+  for (const column of cache.keyColumns) {
+    const value = rowKeyValue((row as Record<string, unknown>)[column]);
+    if (value === undefined) continue;
+    const entry = entryKeys(cache.space, column, value);
+    keys.push(entry.value, entry.guard);
+  }
+  return keys;
+}
+
+/** The value and guard keys of one (column, value) pair, or none where the value cannot be a key. */
+export function columnKeys(cache: ModelCache, column: string, raw: unknown): string[] {
+  const value = rowKeyValue(raw);
+  if (value === undefined) return [];
+  const entry = entryKeys(cache.space, column, value);
+  return [entry.value, entry.guard];
+}
+
+/**
+ * Deletes `keys` in one store call. Deleting a guard is what invalidates: a fill that read the DB before this
+ * moment carries the deleted guard and is never served. Fills under way in this process are let go first, so
+ * no caller that starts after the flush joins one that read before it.
+ */
+export async function flushKeys(store: GuardedStore, keys: Iterable<string>): Promise<boolean> {
+  const unique = [...new Set(keys)];
+  if (unique.length === 0) return true;
+  const flights = flightsOf(store.keyv);
+  for (const key of unique) flights.delete(key);
+  return store.deleteMany(unique);
+}
+
+/** Invalidates every entry of the model at once by deleting its generation token. */
+export async function flushModel(cache: ModelCache): Promise<boolean> {
+  const flights = flightsOf(cache.store.keyv);
+  const prefix = `${cache.space.tag}:`;
+  for (const key of flights.keys()) if (key.startsWith(prefix)) flights.delete(key);
+  return cache.store.delete(generationKey(cache.space));
+}

@@ -1,0 +1,5 @@
+export { CachedModel } from './cached-model.js';
+export { configureCache } from './options.js';
+export type { CacheOptions, CacheErrorContext, CacheErrorHandler } from './options.js';
+export type { KeyValue } from './keys.js';
+export type { CacheStatics } from './model-config.js';

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+
+/** A value a natural-key lookup accepts. */
+export type KeyValue = string | number | bigint;
+
+/** Where one model's entries live in the store; built once per model class. */
+export interface KeySpace {
+  /** Model name, for error messages. */
+  readonly modelName: string;
+  /** `{prefix:table}`: the Redis Cluster hash tag every key of the model starts with. */
+  readonly tag: string;
+  /** `{prefix:table}:v<version>`: the part of value and guard keys before the column. */
+  readonly base: string;
+}
+
+/** The store keys of one (column, value) pair. */
+export interface EntryKeys {
+  /** The cached record: the row (or a miss marker) stamped with the guard and generation it was filled under. */
+  readonly value: string;
+  /** The race guard: a token that every flush of this key deletes. */
+  readonly guard: string;
+  /** False where the DB may match rows whose key is spelled differently (see `isCacheableMiss`). */
+  readonly missCacheable: boolean;
+  /** The value as the cache compares it with a row's column. */
+  readonly canonical: string;
+}
+
+// Raw values stay readable in the store; anything else (`:`, `*`, spaces, unicode, long text) is hashed, and the
+// leading `=` or `#` keeps the two forms from ever colliding.
+const READABLE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function makeKeySpace(modelName: string, prefix: string, table: string, version: string | number): KeySpace {
+  if (/[{}]/.test(prefix)) {
+    throw new TypeError(`${modelName}: cache prefix ${JSON.stringify(prefix)} must not contain "{" or "}" (they delimit the Redis Cluster hash tag)`);
+  }
+  const tag = `{${prefix}:${encodeURIComponent(table)}}`;
+  return { modelName, tag, base: `${tag}:v${encodeURIComponent(String(version))}` };
+}
+
+/** The key whose deletion invalidates every entry of the model (`flushAll`). */
+export function generationKey(space: KeySpace): string {
+  return `${space.tag}:gen`;
+}
+
+/**
+ * Throws a TypeError naming model and column unless `value` can be a natural key. Runs before any I/O.
+ * Strings, finite numbers and bigints are accepted; `null`, `undefined`, booleans, NaN, Infinity, objects,
+ * arrays and Dates are not (the DB would coerce them in ways a key cannot follow).
+ */
+export function assertKeyValue(space: KeySpace, column: string, value: unknown): asserts value is KeyValue {
+  const ok =
+    typeof value === 'string' || typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value));
+  if (!ok) {
+    throw new TypeError(`${space.modelName}.${column}: a cache key must be a string, a finite number or a bigint, got ${describe(value)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a Date';
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/**
+ * The canonical spelling of a key value. `1`, `1n` and `'1'` share an entry: SQLite and PostgreSQL match the same
+ * row for all three, and a flush computed from the row's column value must reach every entry that could hold it.
+ */
+export function canonicalKey(value: KeyValue): string {
+  return typeof value === 'string' ? value : String(value);
+}
+
+/**
+ * A miss is cached only where no row could match the lookup under another spelling. `'1.0'`, `'01'`, `' 1'` or
+ * `'1e3'` match the row with integer id 1 in SQLite, but a flush of that row reaches only the entry `'1'`, so a
+ * cached miss under `'01'` could outlive the insert of row 1. Such lookups still work; their misses go uncached.
+ */
+function isCacheableMiss(value: KeyValue): boolean {
+  if (typeof value !== 'string') return true;
+  if (value.trim() === '' || Number.isNaN(Number(value))) return true;
+  return String(Number(value)) === value;
+}
+
+export function entryKeys(space: KeySpace, column: string, value: KeyValue): EntryKeys {
+  const canonical = canonicalKey(value);
+  const encoded = READABLE.test(canonical) ? `=${canonical}` : `#${createHash('sha256').update(canonical).digest('base64url')}`;
+  const col = encodeURIComponent(column);
+  return {
+    value: `${space.base}:k:${col}:${encoded}`,
+    guard: `${space.base}:g:${col}:${encoded}`,
+    missCacheable: isCacheableMiss(value),
+    canonical,
+  };
+}
+
+/** A row's column value as a key, or undefined where it cannot be one (NULL, a JSON value, a Date). */
+export function rowKeyValue(value: unknown): KeyValue | undefined {
+  if (typeof value === 'string' || typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  return undefined;
+}

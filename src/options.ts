@@ -1,0 +1,85 @@
+import Keyv from 'keyv';
+
+/** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
+export interface CacheErrorContext {
+  /** The store operation that failed or timed out: `getMany`, `setMany`, `deleteMany`, `delete`, or `store` for errors a Keyv emitted. */
+  readonly operation: string;
+  /** Model name where known. */
+  readonly model?: string;
+}
+
+export type CacheErrorHandler = (error: unknown, context: CacheErrorContext) => void;
+
+export interface CacheOptions {
+  /** The Keyv the entries live in. Default: one in-memory Keyv shared by every model. */
+  store?: Keyv;
+  /** Lifetime of a cached row, in milliseconds (as Keyv); 0 keeps it until flushed. Default 1 hour. */
+  ttl?: number;
+  /** Lifetime of a cached miss, in milliseconds. Default 5 minutes. */
+  missTtl?: number;
+  /** Start of every key, to keep apps that share a store apart. Default `oc`. */
+  prefix?: string;
+  /** How long one store call may take before the cache is bypassed for it, in milliseconds. Default 1000. */
+  timeout?: number;
+  /** Receives every store failure. Default: a `console.warn` line per failure. */
+  onError?: CacheErrorHandler;
+}
+
+export const DEFAULT_TTL = 60 * 60 * 1000;
+export const DEFAULT_MISS_TTL = 5 * 60 * 1000;
+export const DEFAULT_PREFIX = 'oc';
+export const DEFAULT_TIMEOUT = 1000;
+
+const warn: CacheErrorHandler = (error, context) => {
+  const where = context.model ? `${context.model} ` : '';
+  console.warn(`[objection-cache] ${where}${context.operation} failed, served from the database: ${String(error)}`);
+};
+
+let defaults: CacheOptions = {};
+let defaultStore: Keyv | undefined;
+
+/** Sets process-wide defaults; `CachedModel(Base, options)` and a model's static properties override them. */
+export function configureCache(options: CacheOptions): void {
+  for (const name of ['ttl', 'missTtl', 'timeout'] as const) {
+    if (options[name] !== undefined) checkTtl(name, options[name]);
+  }
+  defaults = { ...defaults, ...options };
+}
+
+/** The settled options for one model: statics > mixin options > configureCache > built-ins. */
+export interface ResolvedOptions {
+  readonly store: Keyv;
+  readonly ttl: number;
+  readonly missTtl: number;
+  readonly prefix: string;
+  readonly timeout: number;
+  readonly onError: CacheErrorHandler;
+}
+
+export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl?: number; missTtl?: number }): ResolvedOptions {
+  const pick = <K extends keyof CacheOptions>(key: K): CacheOptions[K] => mixin[key] ?? defaults[key];
+  return {
+    store: statics.store ?? pick('store') ?? memoryStore(),
+    ttl: checkTtl('ttl', statics.ttl ?? pick('ttl') ?? DEFAULT_TTL),
+    missTtl: checkTtl('missTtl', statics.missTtl ?? pick('missTtl') ?? DEFAULT_MISS_TTL),
+    prefix: pick('prefix') ?? DEFAULT_PREFIX,
+    timeout: checkTtl('timeout', pick('timeout') ?? DEFAULT_TIMEOUT),
+    onError: pick('onError') ?? warn,
+  };
+}
+
+function checkTtl(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`objection-cache: ${name} must be a finite number of milliseconds >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The default store: an in-memory Keyv without serialization. Entries are strings the cache encodes itself, so
+ * Keyv's JSON round trip would only cost time.
+ */
+function memoryStore(): Keyv {
+  defaultStore ??= new Keyv({ serialize: undefined, deserialize: undefined });
+  return defaultStore;
+}

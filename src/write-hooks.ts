@@ -1,0 +1,109 @@
+import type { Knex } from 'knex';
+import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
+import { columnKeys, rowKeys } from './flush.js';
+import { rowKeyValue } from './keys.js';
+import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { flushAfterCommit } from './transaction-flush.js';
+
+/**
+ * Invalidation rides on Objection's static query hooks, which run for every query-builder write: instance
+ * `$query()` writes, `patch`/`update`/`delete` with any `where`, `*ById`, `*AndFetch*`, graph inserts and
+ * upserts, and the patches that `relate`/`unrelate` issue. Before an update or delete one SELECT reads the key
+ * columns of the rows it will touch (old values); after it, those keys and the new values of any key column the
+ * write set are flushed in one store call, or after the outermost commit inside a transaction.
+ */
+
+type HookArgs = StaticHookArguments<Model>;
+
+interface BeforeState {
+  readonly keys: string[];
+  readonly ids: unknown[];
+}
+
+/** Old keys read before a write, by the query builder that runs it (hook arguments differ before and after). */
+const before = new WeakMap<object, BeforeState>();
+
+/** The builder behind hook arguments. Objection keeps it under a symbol; it is the one key shared by both hooks. */
+function builderOf(args: HookArgs): QueryBuilder<Model> {
+  for (const symbol of Object.getOwnPropertySymbols(args)) {
+    const value = (args as unknown as Record<symbol, unknown>)[symbol];
+    if (value && typeof value === 'object') return value as QueryBuilder<Model>;
+  }
+  throw new Error('objection-cache: Objection hook arguments carry no query builder; this Objection version is not supported');
+}
+
+function transactionOf(args: HookArgs): Knex | undefined {
+  return args.transaction as Knex | undefined;
+}
+
+/** beforeUpdate / beforeDelete: read the keys the rows hold now. */
+export async function beforeChange(modelClass: CachedClass, args: HookArgs): Promise<void> {
+  const cache = modelCache(modelClass);
+  const query = args.asFindQuery();
+  const table = query.tableRefFor(modelClass);
+  const rows = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as Model[];
+  before.set(builderOf(args), {
+    keys: rows.flatMap((row) => rowKeys(cache, row)),
+    ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idColumn]),
+  });
+}
+
+/** afterUpdate: flush the old keys and the keys of whatever key column the patch set. */
+export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Promise<void> {
+  const cache = modelCache(modelClass);
+  const state = before.get(builderOf(args));
+  if (!state) return;
+  const keys = [...state.keys];
+  const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
+  let unknownNewValues = false;
+  for (const column of cache.keyColumns) {
+    if (!(column in patch) || patch[column] === undefined || patch[column] === null) continue;
+    if (rowKeyValue(patch[column]) !== undefined) keys.push(...columnKeys(cache, column, patch[column]));
+    else unknownNewValues = true; // raw(), ref() or a subquery: only the DB knows the new value
+  }
+  if (unknownNewValues && state.ids.length > 0) keys.push(...(await currentKeys(modelClass, cache, state.ids, transactionOf(args))));
+  await flushAfterCommit(transactionOf(args), cache.store, keys);
+}
+
+/** afterDelete: flush the keys the deleted rows held. */
+export async function afterDelete(modelClass: CachedClass, args: HookArgs): Promise<void> {
+  const state = before.get(builderOf(args));
+  if (state) await flushAfterCommit(transactionOf(args), modelCache(modelClass).store, state.keys);
+}
+
+/**
+ * beforeInsert: a plain insert changes no existing row, but an upsert (`onConflict().merge()`) may rewrite one,
+ * so its current keys are read first.
+ */
+export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Promise<void> {
+  const builder = builderOf(args);
+  if (!builder.has('onConflict')) return;
+  const cache = modelCache(modelClass);
+  const items = args.inputItems as unknown as Record<string, unknown>[];
+  const query = modelClass.query(transactionOf(args)).select(cache.keyColumns);
+  let any = false;
+  query.where((where) => {
+    for (const column of cache.keyColumns) {
+      const values = items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined);
+      if (values.length === 0) continue;
+      where.orWhereIn(column, values as string[]);
+      any = true;
+    }
+  });
+  const rows = any ? ((await query) as unknown as Model[]) : [];
+  before.set(builder, { keys: rows.flatMap((row) => rowKeys(cache, row)), ids: [] });
+}
+
+/** afterInsert: flush the cached misses of the new rows' keys (and an upsert's old keys). */
+export async function afterInsert(modelClass: CachedClass, args: HookArgs): Promise<void> {
+  const cache = modelCache(modelClass);
+  const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
+  const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
+  keys.push(...(before.get(builderOf(args))?.keys ?? []));
+  await flushAfterCommit(transactionOf(args), cache.store, keys);
+}
+
+async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unknown[], trx: Knex | undefined): Promise<string[]> {
+  const rows = (await modelClass.query(trx).select(cache.keyColumns).whereIn(cache.idColumn, ids as string[])) as unknown as Model[];
+  return rows.flatMap((row) => rowKeys(cache, row));
+}

@@ -1,0 +1,159 @@
+import type { ExecutionContext } from 'ava';
+import knexPkg from 'knex';
+import type { Knex } from 'knex';
+import Keyv from 'keyv';
+import { Model } from 'objection';
+import { CachedModel, type CacheOptions } from 'objection-cache';
+
+/** A Keyv that counts the calls the cache makes on it (and the keys they carry). */
+export class CountingKeyv extends Keyv {
+  calls: Record<string, number> = {};
+  keysDeleted: string[][] = [];
+  /** The ttl of every entry written through setMany, by key. */
+  ttls = new Map<string, number | undefined>();
+  failing = false;
+
+  private count(name: string): void {
+    this.calls[name] = (this.calls[name] ?? 0) + 1;
+    if (this.failing) throw new Error(`store down (${name})`);
+  }
+
+  override async get(...args: Parameters<Keyv['get']>): Promise<any> {
+    this.count('get');
+    return super.get(...args);
+  }
+  override async getMany(...args: Parameters<Keyv['getMany']>): Promise<any> {
+    this.count('getMany');
+    return super.getMany(...args);
+  }
+  override async set(...args: Parameters<Keyv['set']>): Promise<boolean> {
+    this.count('set');
+    return super.set(...args);
+  }
+  override async setMany(...args: Parameters<Keyv['setMany']>): Promise<any> {
+    this.count('setMany');
+    for (const entry of args[0]) this.ttls.set(entry.key, entry.ttl);
+    return super.setMany(...args);
+  }
+  override async delete(...args: Parameters<Keyv['delete']>): Promise<boolean> {
+    this.count('delete');
+    return super.delete(...args);
+  }
+  override async deleteMany(keys: string[]): Promise<boolean> {
+    this.count('deleteMany');
+    this.keysDeleted.push(keys);
+    return super.deleteMany(keys);
+  }
+  resetCounts(): void {
+    this.calls = {};
+    this.keysDeleted = [];
+  }
+}
+
+export interface PostRow {
+  id: number;
+  slug: string;
+  name: string;
+  title: string;
+  published: boolean;
+  createdAt: Date;
+  meta: unknown;
+  views: number;
+  authorId: number | null;
+}
+
+export const POSTS_DDL = (table: Knex.CreateTableBuilder): void => {
+  table.increments('id');
+  table.string('slug').notNullable().unique();
+  table.string('name').notNullable().unique();
+  table.string('title').notNullable().defaultTo('');
+  table.boolean('published').notNullable().defaultTo(false);
+  table.bigInteger('createdAt').notNullable().defaultTo(0);
+  table.text('meta');
+  table.integer('views').notNullable().defaultTo(0);
+  table.integer('authorId').nullable();
+};
+
+export function makePostClass(store: Keyv, options: CacheOptions = {}) {
+  class Post extends CachedModel(Model, { store, ...options }) {
+    static override tableName = 'posts';
+    static override cacheKeys = ['slug', 'name'];
+    static override jsonAttributes = ['meta'];
+    declare id: number;
+    declare slug: string;
+    declare name: string;
+    declare title: string;
+    declare published: boolean;
+    declare createdAt: Date;
+    declare meta: unknown;
+    declare views: number;
+    declare authorId: number | null;
+
+    static getByName(name: string) {
+      return this.getBy('name', name);
+    }
+
+    // SQLite keeps booleans as 0/1 and dates as epoch ms: map them the way an app would.
+    override $parseDatabaseJson(json: Record<string, unknown>) {
+      const parsed = super.$parseDatabaseJson(json);
+      if (parsed.published !== undefined) parsed.published = Boolean(parsed.published);
+      if (typeof parsed.createdAt === 'number') parsed.createdAt = new Date(parsed.createdAt);
+      return parsed;
+    }
+    override $formatDatabaseJson(json: Record<string, unknown>) {
+      const formatted = super.$formatDatabaseJson(json);
+      if (formatted.createdAt instanceof Date) formatted.createdAt = formatted.createdAt.getTime();
+      if (typeof formatted.published === 'boolean') formatted.published = formatted.published ? 1 : 0;
+      return formatted;
+    }
+  }
+  return Post;
+}
+
+export type PostClass = ReturnType<typeof makePostClass>;
+
+export interface Fixture {
+  knex: Knex;
+  store: CountingKeyv;
+  Post: PostClass;
+  /** SQL of every query run since the last reset, in order. */
+  queries: string[];
+  selects(): string[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** A fresh in-memory SQLite database, counting store and Post class: nothing is shared between tests. */
+export async function makeFixture(t: ExecutionContext, options: CacheOptions & { rows?: number } = {}): Promise<Fixture> {
+  const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+  t.teardown(() => knex.destroy());
+  await knex.schema.createTable('posts', POSTS_DDL);
+  const { rows = 3, ...cacheOptions } = options;
+  for (let i = 1; i <= rows; i++) {
+    await knex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}`, createdAt: 1_700_000_000_000 + i, meta: JSON.stringify({ n: i }) });
+  }
+  const store = new CountingKeyv();
+  const Post = makePostClass(store, cacheOptions);
+  Post.knex(knex);
+  const queries: string[] = [];
+  knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  return {
+    knex,
+    store,
+    Post,
+    queries,
+    selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
+    reset() {
+      queries.length = 0;
+      store.resetCounts();
+    },
+    close: () => knex.destroy(),
+  };
+}
+
+/** A promise with its resolve handle, to hold one side of an interleaving until the test lets it go. */
+export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
