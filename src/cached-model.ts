@@ -10,6 +10,41 @@ import * as hooks from './write-hooks.js';
 type Constructor<M> = new () => M;
 type HookArgs = StaticHookArguments<Model>;
 
+/** The statics `CachedModel()` adds to a model class. */
+export interface CachedModelStatics {
+  cacheKeys?: readonly string[];
+  cacheTtl?: number;
+  cacheMissTtl?: number;
+  cacheVersion?: string | number;
+  cacheStore?: Keyv;
+  readonly cacheMixinOptions: CacheOptions;
+  get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
+  getManyBy<M extends Model>(
+    this: Constructor<M>,
+    column: string,
+    values: readonly KeyValue[],
+    trx?: TransactionOrKnex,
+  ): Promise<(M | undefined)[]>;
+  flush(rows: object | readonly object[]): Promise<void>;
+  flushAll(): Promise<void>;
+}
+
+/** The instance methods `CachedModel()` adds. */
+export interface CachedModelInstance {
+  save(trx?: TransactionOrKnex): Promise<this>;
+  delete(trx?: TransactionOrKnex): Promise<number>;
+}
+
+/** What `CachedModel(Base)` returns: Base's statics and instances, plus the cache's. */
+export type CachedModelClass<B extends typeof Model> = Omit<B, 'prototype'> &
+  CachedModelStatics & {
+    new (): InstanceType<B> & CachedModelInstance;
+    prototype: InstanceType<B> & CachedModelInstance;
+  };
+
 /**
  * Adds cached natural-key lookups to an Objection model class:
  *
@@ -23,10 +58,10 @@ type HookArgs = StaticHookArguments<Model>;
  * define their own static `beforeInsert`, `afterInsert`, `beforeUpdate`, `afterUpdate`, `beforeDelete` or
  * `afterDelete` must call `super`.
  */
-export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptions = {}) {
+export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptions = {}): CachedModelClass<B> {
   const Parent = Base as unknown as typeof Model;
 
-  class CachedModelClass extends Parent {
+  class Cached extends Parent {
     /** Unique columns rows are cached under; `get()` uses the first. The id column always is one. */
     static cacheKeys?: readonly string[];
     /** Lifetime of a cached row in ms; overrides the mixin's `ttl`. */
@@ -153,5 +188,5 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     }
   }
 
-  return CachedModelClass as unknown as B & typeof CachedModelClass;
+  return Cached as unknown as CachedModelClass<B>;
 }

@@ -1,4 +1,5 @@
 export { CachedModel } from './cached-model.js';
+export type { CachedModelClass, CachedModelInstance, CachedModelStatics } from './cached-model.js';
 export { configureCache } from './options.js';
 export type { CacheOptions, CacheErrorContext, CacheErrorHandler } from './options.js';
 export type { KeyValue } from './keys.js';

@@ -18,13 +18,14 @@ export class CountingKeyv extends Keyv {
     if (this.failing) throw new Error(`store down (${name})`);
   }
 
-  override async get(...args: Parameters<Keyv['get']>): Promise<any> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's overloads, passed through
+  override async get(key: any, options?: any): Promise<any> {
     this.count('get');
-    return super.get(...args);
+    return super.get(key, options);
   }
-  override async getMany(...args: Parameters<Keyv['getMany']>): Promise<any> {
+  override async getMany(keys: string[], options?: any): Promise<any> {
     this.count('getMany');
-    return super.getMany(...args);
+    return super.getMany(keys, options);
   }
   override async set(...args: Parameters<Keyv['set']>): Promise<boolean> {
     this.count('set');
