@@ -16,8 +16,13 @@ import { flushAfterCommit } from './transaction-flush.js';
 type HookArgs = StaticHookArguments<Model>;
 
 interface BeforeState {
+  /** Keys the rows hold before the write. */
   readonly keys: string[];
   readonly ids: unknown[];
+  /** Keys of the literal values the write sets on key columns. */
+  readonly newKeys: string[];
+  /** The write sets a key column to an expression (raw(), ref(), a subquery): only the DB knows the new value. */
+  readonly newValuesUnknown: boolean;
 }
 
 /** Old keys read before a write, by the query builder that runs it (hook arguments differ before and after). */
@@ -36,32 +41,41 @@ function transactionOf(args: HookArgs): Knex | undefined {
   return args.transaction as Knex | undefined;
 }
 
-/** beforeUpdate / beforeDelete: read the keys the rows hold now. */
+/**
+ * beforeUpdate / beforeDelete: read the keys the rows hold now, and note what the patch sets on key columns.
+ * The patch is read here because Objection turns expressions in it into SQL before the after-hook runs.
+ */
 export async function beforeChange(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const cache = modelCache(modelClass);
+  const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
+  // Objection moves raw(), ref() and subquery values out of the model into a hidden `$$queryProps` object.
+  const expressions = (patch['$$queryProps'] ?? {}) as Record<string, unknown>;
+  const newKeys: string[] = [];
+  let newValuesUnknown = false;
+  for (const column of cache.keyColumns) {
+    const value = patch[column] ?? expressions[column];
+    if (value === undefined || value === null) continue;
+    if (rowKeyValue(value) !== undefined) newKeys.push(...columnKeys(cache, column, value));
+    else newValuesUnknown = true;
+  }
   const query = args.asFindQuery();
   const table = query.tableRefFor(modelClass);
   const rows = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as Model[];
   before.set(builderOf(args), {
     keys: rows.flatMap((row) => rowKeys(cache, row)),
     ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idColumn]),
+    newKeys,
+    newValuesUnknown,
   });
 }
 
-/** afterUpdate: flush the old keys and the keys of whatever key column the patch set. */
+/** afterUpdate: flush the old keys and the new values of the key columns the write set. */
 export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const cache = modelCache(modelClass);
   const state = before.get(builderOf(args));
-  if (!state) return;
-  const keys = [...state.keys];
-  const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
-  let unknownNewValues = false;
-  for (const column of cache.keyColumns) {
-    if (!(column in patch) || patch[column] === undefined || patch[column] === null) continue;
-    if (rowKeyValue(patch[column]) !== undefined) keys.push(...columnKeys(cache, column, patch[column]));
-    else unknownNewValues = true; // raw(), ref() or a subquery: only the DB knows the new value
-  }
-  if (unknownNewValues && state.ids.length > 0) keys.push(...(await currentKeys(modelClass, cache, state.ids, transactionOf(args))));
+  if (!state || state.ids.length === 0) return;
+  const keys = [...state.keys, ...state.newKeys];
+  if (state.newValuesUnknown) keys.push(...(await currentKeys(modelClass, cache, state.ids, transactionOf(args))));
   await flushAfterCommit(transactionOf(args), cache.store, keys);
 }
 
@@ -80,18 +94,17 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
   if (!builder.has('onConflict')) return;
   const cache = modelCache(modelClass);
   const items = args.inputItems as unknown as Record<string, unknown>[];
-  const query = modelClass.query(transactionOf(args)).select(cache.keyColumns);
-  let any = false;
-  query.where((where) => {
-    for (const column of cache.keyColumns) {
-      const values = items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined);
-      if (values.length === 0) continue;
-      where.orWhereIn(column, values as string[]);
-      any = true;
-    }
-  });
-  const rows = any ? ((await query) as unknown as Model[]) : [];
-  before.set(builder, { keys: rows.flatMap((row) => rowKeys(cache, row)), ids: [] });
+  const conditions = cache.keyColumns
+    .map((column) => [column, items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
+    .filter(([, values]) => values.length > 0);
+  if (conditions.length === 0) return;
+  const rows = (await modelClass
+    .query(transactionOf(args))
+    .select(cache.keyColumns)
+    .where((where) => {
+      for (const [column, values] of conditions) where.orWhereIn(column, values as string[]);
+    })) as unknown as Model[];
+  before.set(builder, { keys: rows.flatMap((row) => rowKeys(cache, row)), ids: [], newKeys: [], newValuesUnknown: false });
 }
 
 /** afterInsert: flush the cached misses of the new rows' keys (and an upsert's old keys). */

@@ -152,9 +152,4 @@ export async function makeFixture(t: ExecutionContext, options: CacheOptions & {
   };
 }
 
-/** A promise with its resolve handle, to hold one side of an interleaving until the test lets it go. */
-export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
-  let open!: (value: T) => void;
-  const promise = new Promise<T>((resolve) => (open = resolve));
-  return { promise, open };
-}
+export { gate } from './gates.js';

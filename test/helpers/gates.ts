@@ -1,0 +1,47 @@
+import type { Model, QueryBuilder } from 'objection';
+
+/** A promise with its resolve handle, to hold one side of an interleaving until the test lets it go. */
+export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+export interface Hold {
+  /** Resolves once the held query has read its rows from the DB. */
+  reached: Promise<void>;
+  /** Lets the held query hand its rows on. */
+  release(): void;
+}
+
+/**
+ * A subclass whose next query, once it has its rows, waits until released: the tool for holding a reader's DB
+ * read open while a writer runs (deterministic, no sleeps). Entries are shared with the parent (same table).
+ */
+export function gated<C extends typeof Model>(Base: C): { Gated: C; holdNextQuery(): Hold } {
+  let next: { reached: ReturnType<typeof gate>; release: ReturnType<typeof gate> } | undefined;
+  const Parent = Base as unknown as typeof Model;
+  class Gated extends Parent {
+    static override query(...args: unknown[]): QueryBuilder<Model> {
+      const query = (Parent.query as (...a: unknown[]) => QueryBuilder<Model>).apply(this, args);
+      const hold = next;
+      if (hold) {
+        next = undefined;
+        query.runAfter(async (rows: unknown) => {
+          hold.reached.open();
+          await hold.release.promise;
+          return rows;
+        });
+      }
+      return query;
+    }
+  }
+  return {
+    Gated: Gated as unknown as C,
+    holdNextQuery() {
+      const hold = { reached: gate(), release: gate() };
+      next = hold;
+      return { reached: hold.reached.promise, release: () => hold.release.open() };
+    },
+  };
+}
