@@ -1,0 +1,136 @@
+import test from 'ava';
+import type { Knex } from 'knex';
+import { gate } from './helpers/gates.js';
+import { makeFixture } from './helpers/fixture.js';
+import { twoConnections } from './helpers/two-connections.js';
+
+type Setup = Awaited<ReturnType<typeof twoConnections>>;
+
+/** The three ways to run a transaction; each runs `body` and commits. */
+const styles: [string, (s: Setup, body: (trx: Knex.Transaction) => Promise<void>) => Promise<void>][] = [
+  ['Model.transaction()', (s, body) => s.Writer.transaction((trx) => body(trx))],
+  ['knex.transaction()', (s, body) => s.writerKnex.transaction((trx) => body(trx))],
+  [
+    'startTransaction() and commit()',
+    async (s, body) => {
+      const trx = await s.Writer.startTransaction();
+      await body(trx);
+      await trx.commit();
+    },
+  ],
+];
+
+for (const [style, run] of styles) {
+  test(`${style}: the flush waits for the commit, and the caller's await waits for the flush`, async (t) => {
+    const s = await twoConnections(t);
+    await s.Reader.get('post-1');
+    const slowFlush = gate();
+    const flushStarted = gate();
+    let returned = false;
+    const transaction = run(s, async (trx) => {
+      await s.Writer.query(trx).patch({ title: 'new' }).where('id', 1);
+      t.is(s.store.calls.deleteMany ?? 0, 0, 'nothing is flushed before the commit');
+      // A reader outside the transaction refills from the committed (old) row meanwhile.
+      await s.Reader.flush({ id: 1, slug: 'post-1', name: 'Post 1' });
+      t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
+      // From here on, the store's deleteMany is slow: the commit's flush will hang until the test lets it go.
+      const deleteMany = s.store.deleteMany.bind(s.store);
+      s.store.deleteMany = async (keys: string[]) => {
+        flushStarted.open();
+        await slowFlush.promise;
+        return deleteMany(keys);
+      };
+    }).then(() => {
+      returned = true;
+    });
+    await flushStarted.promise;
+    // Give every other continuation many turns of the event loop (setImmediate yields, it does not time anything).
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    t.false(returned, 'the transaction has committed but its caller has not resumed: the flush is under way');
+    slowFlush.open();
+    await transaction;
+    t.is((await s.Reader.get('post-1'))?.title, 'new', 'the refill made during the transaction is gone');
+  });
+}
+
+test('savepoints: a nested transaction does not flush on release, only the outermost commit does', async (t) => {
+  const s = await twoConnections(t);
+  await s.Reader.getMany(['post-1', 'post-2']);
+  await s.Writer.transaction(async (trx) => {
+    await trx.transaction(async (inner) => {
+      await s.Writer.query(inner).patch({ title: 'inner' }).where('id', 1);
+    });
+    await s.Writer.transaction(trx, async (inner) => {
+      await s.Writer.query(inner).patch({ title: 'inner 2' }).where('id', 2);
+    });
+    t.is(s.store.calls.deleteMany ?? 0, 0);
+    t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
+  });
+  t.is(s.store.calls.deleteMany, 1, 'one flush, for everything the transaction wrote');
+  t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['inner', 'inner 2']);
+});
+
+test('a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t) => {
+  const s = await twoConnections(t);
+  await s.Reader.getMany(['post-1', 'post-3', 'nope']);
+  s.store.resetCounts();
+  await t.throwsAsync(
+    s.Writer.transaction(async (trx) => {
+      await s.Writer.query(trx).patch({ title: 'rolled back' }).where('id', 1);
+      await s.Writer.query(trx).insert({ slug: 'nope', name: 'Nope' });
+      await s.Writer.query(trx).deleteById(3);
+      t.is((await s.Writer.get('post-1', trx))?.title, 'rolled back');
+      t.is((await s.Writer.get('nope', trx))?.name, 'Nope');
+      throw new Error('abort');
+    }),
+    { message: 'abort' },
+  );
+  t.deepEqual(s.store.calls, {}, 'no store call at all: reads in the transaction bypass the cache, writes wait');
+  t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
+  t.is(await s.Reader.get('nope'), undefined);
+  t.is((await s.Reader.get('post-3'))?.slug, 'post-3');
+});
+
+test('a plain trx.rollback() (which knex resolves, not rejects) flushes nothing', async (t) => {
+  const s = await twoConnections(t);
+  await s.Reader.get('post-1');
+  const trx = await s.Writer.startTransaction();
+  await s.Writer.query(trx).patch({ title: 'x' }).where('id', 1);
+  await trx.rollback();
+  await trx.executionPromise;
+  t.is(s.store.calls.deleteMany ?? 0, 0);
+  t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
+});
+
+test('a savepoint rolled back inside a committed transaction: the outer writes are flushed, the cache matches the DB', async (t) => {
+  const s = await twoConnections(t);
+  await s.Reader.getMany(['post-1', 'post-2']);
+  await s.Writer.transaction(async (trx) => {
+    await s.Writer.query(trx).patch({ title: 'kept' }).where('id', 1);
+    await t.throwsAsync(
+      trx.transaction(async (inner) => {
+        await s.Writer.query(inner).patch({ title: 'dropped' }).where('id', 2);
+        throw new Error('inner abort');
+      }),
+    );
+  });
+  t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['kept', 'Title 2']);
+});
+
+test('a write outside any transaction flushes once, before its await returns', async (t) => {
+  const f = await makeFixture(t);
+  await f.Post.get('post-1');
+  const slowFlush = gate();
+  const deleteMany = f.store.deleteMany.bind(f.store);
+  let flushed = false;
+  f.store.deleteMany = async (keys: string[]) => {
+    await slowFlush.promise;
+    const result = await deleteMany(keys);
+    flushed = true;
+    return result;
+  };
+  const write = f.Post.query().patch({ title: 'now' }).where('id', 1).then(() => flushed);
+  slowFlush.open();
+  t.true(await write, 'the write resolved after its flush finished');
+  t.is(f.store.calls.deleteMany, 1);
+});
