@@ -60,7 +60,9 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
   }
   const query = args.asFindQuery();
   const table = query.tableRefFor(modelClass);
-  const rows = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as Model[];
+  // findById-style queries answer [undefined] when the row is absent
+  const found = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as (Model | undefined)[];
+  const rows = found.filter((row): row is Model => row !== undefined && row !== null);
   before.set(builderOf(args), {
     keys: rows.flatMap((row) => rowKeys(cache, row)),
     ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idColumn]),

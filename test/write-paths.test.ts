@@ -96,3 +96,14 @@ test('a patch that changes no key column flushes only the old keys; one that doe
   t.true(deleted.some((key) => key.includes(':slug:=renamed')));
   t.true(deleted.some((key) => key.includes(':slug:=post-1')));
 });
+
+test('deleteById() and findById().patch() of a row that does not exist write nothing and flush nothing', async (t) => {
+  const b = await makeBlog(t);
+  b.reset();
+  t.is(await b.Post.query().deleteById(999), 0);
+  t.is(await b.Post.query().findById(999).patch({ title: 'x' }), 0);
+  await b.Post.transaction(async (trx) => {
+    t.is(await b.Post.query(trx).deleteById(998), 0);
+  });
+  t.deepEqual(b.store.calls, {});
+});

@@ -1,0 +1,144 @@
+import test from 'ava';
+import fc from 'fast-check';
+import knexPkg from 'knex';
+import { raw } from 'objection';
+import { CountingKeyv, makePostClass, POSTS_DDL } from './helpers/fixture.js';
+
+// Random sequences of reads and writes, against better-sqlite3: after every step, every cached read (by every
+// key, of every value in the pools) equals a direct DB read.
+
+const SLUGS = ['a', 'b', 'c', 'd', 'ax', 'bx', 'axx'];
+const NAMES = ['A', 'B', 'C', 'D', 'E'];
+const IDS = [1, 2, 3, 4, 5, 6, 7];
+
+const slug = fc.constantFrom(...SLUGS);
+const name = fc.constantFrom(...NAMES);
+const id = fc.constantFrom(...IDS);
+
+const write = fc.oneof(
+  fc.record({ op: fc.constant('insert' as const), slug, name }),
+  fc.record({ op: fc.constant('rename' as const), id, slug }),
+  fc.record({ op: fc.constant('renameName' as const), from: slug, name }),
+  fc.record({ op: fc.constant('bulkPatch' as const), minViews: fc.integer({ min: 0, max: 3 }), title: fc.string({ maxLength: 3 }) }),
+  fc.record({ op: fc.constant('rawSlug' as const), id }),
+  fc.record({ op: fc.constant('delete' as const), id }),
+  fc.record({ op: fc.constant('deleteWhere' as const), slug }),
+  fc.record({ op: fc.constant('save' as const), id, title: fc.string({ maxLength: 3 }), slug: fc.option(slug) }),
+  fc.record({ op: fc.constant('upsert' as const), slug, name }),
+);
+type Write = typeof write extends fc.Arbitrary<infer W> ? W : never;
+
+const step = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('get' as const), slug }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('getByName' as const), name }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('getById' as const), id }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('getMany' as const), slugs: fc.subarray(SLUGS) }) },
+  { weight: 4, arbitrary: write },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('transaction' as const), writes: fc.array(write, { maxLength: 4 }), rollback: fc.boolean() }) },
+);
+
+test('random reads, writes and transactions never leave a cached read that differs from the DB', async (t) => {
+  let runs = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+      runs++;
+      const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+      try {
+        await knex.schema.createTable('posts', POSTS_DDL);
+        await knex('posts').insert([
+          { slug: 'a', name: 'A', views: 1 },
+          { slug: 'b', name: 'B', views: 2 },
+        ]);
+        const Post = makePostClass(new CountingKeyv());
+        Post.knex(knex);
+        type P = InstanceType<typeof Post>;
+
+        const apply = async (w: Write, trx?: import('knex').Knex.Transaction): Promise<void> => {
+          const q = () => Post.query(trx);
+          try {
+            switch (w.op) {
+              case 'insert':
+                await q().insert({ slug: w.slug, name: w.name, views: 1 });
+                break;
+              case 'rename':
+                await q().patch({ slug: w.slug }).where('id', w.id);
+                break;
+              case 'renameName':
+                await q().patch({ name: w.name }).where('slug', w.from);
+                break;
+              case 'bulkPatch':
+                await q().patch({ title: w.title, views: raw('views + 1') as never }).where('views', '>=', w.minViews);
+                break;
+              case 'rawSlug':
+                await q().patch({ slug: raw("slug || 'x'") as never }).where('id', w.id);
+                break;
+              case 'delete':
+                await q().deleteById(w.id);
+                break;
+              case 'deleteWhere':
+                await q().delete().where('slug', w.slug);
+                break;
+              case 'save': {
+                const post = (await Post.getById(w.id, trx)) as P | undefined;
+                if (!post) break;
+                post.title = w.title;
+                if (w.slug !== null) post.slug = w.slug;
+                await post.save(trx);
+                break;
+              }
+              case 'upsert':
+                await q().insert({ slug: w.slug, name: w.name }).onConflict('slug').merge();
+                break;
+            }
+          } catch (error) {
+            if (!/UNIQUE constraint failed/.test(String(error))) throw error;
+          }
+        };
+
+        const check = async (label: string): Promise<void> => {
+          const rows = await Post.query();
+          const by = (column: 'id' | 'slug' | 'name', value: unknown) => rows.find((row) => row[column] === value)?.$toJson();
+          const slugs = [...SLUGS, ...rows.map((row) => row.slug)];
+          const cachedBySlug = await Post.getMany(slugs);
+          slugs.forEach((s, i) => t.deepEqual(cachedBySlug[i]?.$toJson(), by('slug', s), `${label}: slug ${s}`));
+          const cachedByName = await Post.getManyBy('name', NAMES);
+          NAMES.forEach((n, i) => t.deepEqual(cachedByName[i]?.$toJson(), by('name', n), `${label}: name ${n}`));
+          const cachedById = await Post.getManyBy('id', IDS);
+          IDS.forEach((n, i) => t.deepEqual(cachedById[i]?.$toJson(), by('id', n), `${label}: id ${n}`));
+        };
+
+        for (const [i, s] of steps.entries()) {
+          switch (s.op) {
+            case 'get':
+              await Post.get(s.slug);
+              break;
+            case 'getByName':
+              await Post.getByName(s.name);
+              break;
+            case 'getById':
+              await Post.getById(s.id);
+              break;
+            case 'getMany':
+              await Post.getMany(s.slugs);
+              break;
+            case 'transaction':
+              await Post.transaction(async (trx) => {
+                for (const w of s.writes) await apply(w, trx);
+                if (s.rollback) throw new Error('rollback');
+              }).catch((error: unknown) => {
+                if (String(error) !== 'Error: rollback') throw error;
+              });
+              break;
+            default:
+              await apply(s);
+          }
+          await check(`step ${i} (${s.op})`);
+        }
+      } finally {
+        await knex.destroy();
+      }
+    }),
+    { numRuns: 200 },
+  );
+  t.is(runs, 200);
+});
