@@ -7,7 +7,7 @@ import { makeBlog } from './helpers/blog.js';
 
 type Blog = Awaited<ReturnType<typeof makeBlog>>;
 
-const paths: [string, (b: Blog) => Promise<unknown>, { slug?: string[]; name?: string[]; handle?: string[] }?][] = [
+const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name?: string[]; handle?: string[] }?][] = [
   ['query().insert()', (b) => b.Post.query().insert({ slug: 'new', name: 'New' }), { slug: ['new'], name: ['New'] }],
   ['query().insertAndFetch()', (b) => b.Post.query().insertAndFetch({ slug: 'new', name: 'New' }), { slug: ['new'] }],
   ['patch().where()', (b) => b.Post.query().patch({ title: 'bulk' }).where('views', '>', 1)],

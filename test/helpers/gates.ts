@@ -19,7 +19,7 @@ export interface Hold {
  * read open while a writer runs (deterministic, no sleeps). Entries are shared with the parent (same table).
  */
 export function gated<C extends typeof Model>(Base: C): { Gated: C; holdNextQuery(): Hold } {
-  let next: { reached: ReturnType<typeof gate>; release: ReturnType<typeof gate> } | undefined;
+  let next: { reached: ReturnType<typeof gate<void>>; release: ReturnType<typeof gate<void>> } | undefined;
   const Parent = Base as unknown as typeof Model;
   class Gated extends Parent {
     static override query(...args: unknown[]): QueryBuilder<Model> {
