@@ -8,6 +8,54 @@ export interface StoreEntry {
   readonly ttl?: number;
 }
 
+/** Flushes that did not reach the store are kept (up to this many keys) and sent again. */
+export const MAX_PENDING_KEYS = 100_000;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * What one Keyv has been through, shared by every model that uses it. Keyv and its adapters mostly report
+ * failures as `error` events and answer as if the key were absent; counting those events tells a failed call
+ * from an empty answer. A flush that failed is kept in `pending` and sent again; until it lands, this process
+ * reads from the DB only, so it never serves an entry it could not invalidate.
+ */
+class StoreHealth {
+  errors = 0;
+  readonly pending = new Set<string>();
+  /** Generation keys to delete instead, once `pending` overflowed: a flushAll of those models. */
+  readonly pendingGenerations = new Set<string>();
+  retryTimer: NodeJS.Timeout | undefined;
+  retryDelay = RETRY_FIRST_MS;
+  draining: Promise<boolean> | undefined;
+
+  get degraded(): boolean {
+    return this.pending.size > 0 || this.pendingGenerations.size > 0;
+  }
+}
+
+const healthByKeyv = new WeakMap<Keyv, StoreHealth>();
+
+function healthOf(keyv: Keyv, onError: CacheErrorHandler): StoreHealth {
+  let health = healthByKeyv.get(keyv);
+  if (!health) {
+    const created = (health = new StoreHealth());
+    healthByKeyv.set(keyv, created);
+    keyv.on('error', (error: unknown) => {
+      created.errors++;
+      report(onError, error, 'store');
+    });
+  }
+  return health;
+}
+
+function report(onError: CacheErrorHandler, error: unknown, operation: string, model?: string): void {
+  try {
+    onError(error, model === undefined ? { operation } : { operation, model });
+  } catch {
+    // A throwing error handler must not turn a good DB read into an error either.
+  }
+}
+
 /**
  * A Keyv behind a time limit and an error report. No store failure reaches the caller: reads answer
  * `undefined` (the cache steps aside and the DB answers), writes answer `false`, and `onError` hears of each.
@@ -17,80 +65,134 @@ export class GuardedStore {
   private readonly timeout: number;
   private readonly onError: CacheErrorHandler;
   private readonly model: string;
+  private readonly health: StoreHealth;
 
   constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string) {
     this.keyv = keyv;
     this.timeout = timeout;
     this.onError = onError;
     this.model = model;
-    forwardKeyvErrors(keyv, onError);
+    this.health = healthOf(keyv, onError);
+  }
+
+  /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
+  get degraded(): boolean {
+    return this.health.degraded;
+  }
+
+  /** Tries the pending flushes once more; true when none is left and the cache may be used again. */
+  recover(): Promise<boolean> {
+    return this.drain();
   }
 
   /** One batched read; `undefined` when the store failed. */
-  getMany(keys: readonly string[]): Promise<readonly unknown[] | undefined> {
-    return this.guard('getMany', () => this.keyv.getMany([...keys]), undefined);
+  async getMany(keys: readonly string[]): Promise<readonly unknown[] | undefined> {
+    const values = await this.guard('getMany', () => this.keyv.getMany([...keys]));
+    return values === FAILED ? undefined : values;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
-    const result = await this.guard(
-      'setMany',
-      () => this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
-      false,
+    const written = await this.guard('setMany', () =>
+      this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
     );
-    return result !== false;
+    return written !== FAILED;
   }
 
+  /**
+   * Deletes `keys` in one call. A failure keeps them pending and schedules another try; it never throws. While
+   * earlier flushes are pending, these join them and all go in one call.
+   */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     if (keys.length === 0) return true;
-    return (await this.guard('deleteMany', () => this.keyv.deleteMany([...keys]), false)) !== false;
+    if (!this.health.degraded) {
+      if ((await this.guard('deleteMany', () => this.keyv.deleteMany([...keys]))) !== FAILED) return true;
+    }
+    for (const key of keys) this.health.pending.add(key);
+    this.capPending();
+    return this.drain();
   }
 
+  /** Deletes one key (a model's generation token); a failure keeps it pending like a flush. */
   async delete(key: string): Promise<boolean> {
-    return (await this.guard('delete', () => this.keyv.delete(key), false)) !== false;
+    if (!this.health.degraded) {
+      if ((await this.guard('delete', () => this.keyv.delete(key))) !== FAILED) return true;
+    }
+    this.health.pendingGenerations.add(key);
+    return this.drain();
   }
 
-  private async guard<T, F>(operation: string, call: () => Promise<T>, fallback: F): Promise<T | F> {
+  /** Sends every pending deletion in one call; one drain at a time, later callers wait for it and go again. */
+  private async drain(): Promise<boolean> {
+    const health = this.health;
+    while (health.draining) await health.draining;
+    if (!health.degraded) return true;
+    const keys = [...health.pending, ...health.pendingGenerations];
+    const attempt = this.guard('deleteMany', () => this.keyv.deleteMany(keys)).then((result) => result !== FAILED);
+    health.draining = attempt;
+    const delivered = await attempt;
+    health.draining = undefined;
+    if (delivered) {
+      for (const key of keys) {
+        health.pending.delete(key);
+        health.pendingGenerations.delete(key);
+      }
+      health.retryDelay = RETRY_FIRST_MS;
+      if (!health.degraded && health.retryTimer) {
+        clearTimeout(health.retryTimer);
+        health.retryTimer = undefined;
+      }
+    } else {
+      this.scheduleRetry();
+    }
+    return delivered && !health.degraded;
+  }
+
+  private scheduleRetry(): void {
+    const health = this.health;
+    if (health.retryTimer) return;
+    health.retryTimer = setTimeout(() => {
+      health.retryTimer = undefined;
+      void this.drain();
+    }, health.retryDelay);
+    health.retryTimer.unref();
+    health.retryDelay = Math.min(health.retryDelay * 2, RETRY_MAX_MS);
+  }
+
+  /** Past MAX_PENDING_KEYS, forget single keys and flush their models whole (delete their generation keys). */
+  private capPending(): void {
+    const health = this.health;
+    if (health.pending.size <= MAX_PENDING_KEYS) return;
+    for (const key of health.pending) {
+      const tag = /^\{[^}]*\}/.exec(key)?.[0];
+      if (tag) health.pendingGenerations.add(`${tag}:gen`);
+    }
+    health.pending.clear();
+  }
+
+  /** Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile. */
+  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | typeof FAILED> {
+    const errorsBefore = this.health.errors;
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.timeout);
+    const expired = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), this.timeout);
       timer.unref();
     });
     try {
       const outcome = await Promise.race([call(), expired]);
-      if (outcome === 'timeout') {
-        this.report(new Error(`store ${operation} timed out after ${this.timeout} ms`), operation);
-        return fallback;
+      if (outcome === TIMED_OUT) {
+        report(this.onError, new Error(`store ${operation} timed out after ${this.timeout} ms`), operation, this.model);
+        return FAILED;
       }
-      return outcome;
+      return this.health.errors === errorsBefore ? outcome : FAILED;
     } catch (error) {
-      this.report(error, operation);
-      return fallback;
+      report(this.onError, error, operation, this.model);
+      return FAILED;
     } finally {
       clearTimeout(timer);
     }
   }
-
-  private report(error: unknown, operation: string): void {
-    try {
-      this.onError(error, { operation, model: this.model });
-    } catch {
-      // A throwing error handler must not turn a good DB read into an error either.
-    }
-  }
 }
 
-const forwarded = new WeakSet<Keyv>();
-
-/** Keyv swallows the errors of set, setMany and deleteMany and emits them instead; pass them on once per Keyv. */
-function forwardKeyvErrors(keyv: Keyv, onError: CacheErrorHandler): void {
-  if (forwarded.has(keyv)) return;
-  forwarded.add(keyv);
-  keyv.on('error', (error: unknown) => {
-    try {
-      onError(error, { operation: 'store' });
-    } catch {
-      // see GuardedStore.report
-    }
-  });
-}
+const TIMED_OUT = Symbol('timed out');
+const FAILED = Symbol('failed');

@@ -72,6 +72,12 @@ export function readThrough(modelClass: typeof Model, cache: ModelCache, column:
  */
 async function fill(modelClass: typeof Model, cache: ModelCache, column: string, batch: readonly Pending[]): Promise<void> {
   const { store } = cache;
+  if (store.degraded && !(await store.recover())) {
+    // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
+    const found = await readRows(modelClass, column, batch.map((p) => p.value));
+    batch.forEach((pending, i) => pending.resolve(found[i] ? encodeValue(found[i]!.row.$toDatabaseJson()) : null));
+    return;
+  }
   const genKey = generationKey(cache.space);
   const raw = await store.getMany([genKey, ...batch.flatMap((p) => [p.keys.guard, p.keys.value])]);
   let generation = asToken(raw?.[0]);

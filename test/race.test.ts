@@ -1,13 +1,16 @@
 import test from 'ava';
+import { forEachStore, makeStore, useStores } from './helpers/stores.js';
 import Keyv from 'keyv';
 import { CountingKeyv, makeFixture, makePostClass } from './helpers/fixture.js';
 import { gated } from './helpers/gates.js';
 
+useStores(test);
+
 // The refill race: reader A misses and reads the old row; writer B updates and flushes; A then stores the old
 // row. A's DB read is held open with a gate, so the interleaving is exact on every run.
 
-test('a fill that read the DB before a flush is never served after it (one process)', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a fill that read the DB before a flush is never served after it (one process)', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-1');
@@ -24,8 +27,8 @@ test('a fill that read the DB before a flush is never served after it (one proce
   t.is(f.selects().length, 1, 'the refill after the write is cached');
 });
 
-test('a cached miss filled before an insert is never served after it', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a cached miss filled before an insert is never served after it', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('fresh');
@@ -36,8 +39,8 @@ test('a cached miss filled before an insert is never served after it', async (t)
   t.is((await f.Post.get('fresh'))?.name, 'Fresh');
 });
 
-test('a caller that starts after a flush does not join a fill that began before it', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a caller that starts after a flush does not join a fill that began before it', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-1');
@@ -52,12 +55,14 @@ test('a caller that starts after a flush does not join a fill that began before 
   t.is((await f.Post.get('post-1'))?.title, 'new');
 });
 
-test('across processes sharing one store: a fill from before the flush is ignored by every reader', async (t) => {
-  // Two Keyv clients over one backing map stand for two processes on one Redis: separate flights, shared data.
+forEachStore(test, 'across processes sharing one store: a fill from before the flush is ignored by every reader', async (t, kind) => {
+  // Two store clients on one backing store stand for two processes on one Redis: separate flights, shared
+  // entries. On memory, two Keyv over one Map; on Redis, two connections with one namespace.
+  const f = await makeFixture(t, { kind });
   const shared = new Map();
-  const f = await makeFixture(t);
-  const storeA = new CountingKeyv({ store: shared });
-  const storeB = new Keyv({ store: shared });
+  const namespace = `shared${Math.random().toString(36).slice(2, 8)}`;
+  const storeA = kind === 'memory' ? new CountingKeyv({ store: shared }) : await makeStore(t, kind, namespace);
+  const storeB = kind === 'memory' ? new Keyv({ store: shared }) : await makeStore(t, kind, namespace);
   const ProcessA = makePostClass(storeA);
   const ProcessB = makePostClass(storeB);
   ProcessA.knex(f.knex);
@@ -74,8 +79,8 @@ test('across processes sharing one store: a fill from before the flush is ignore
   t.is((await ProcessA.getByName('Post 2')), undefined);
 });
 
-test('a fill that straddles flushAll() is ignored', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a fill that straddles flushAll() is ignored', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-3');
@@ -87,8 +92,8 @@ test('a fill that straddles flushAll() is ignored', async (t) => {
   t.is((await f.Post.get('post-3'))?.title, 'raw write');
 });
 
-test('a fill that straddles a transaction commit is ignored', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a fill that straddles a transaction commit is ignored', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   const { Gated, holdNextQuery } = gated(f.Post);
   await f.Post.get('post-1'); // guard token exists: the fill below reuses it
   await f.Post.query().patch({ views: 5 }).where('id', 1); // and it is gone again: the fill creates one

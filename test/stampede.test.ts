@@ -1,6 +1,9 @@
 import test from 'ava';
+import { forEachStore, useStores } from './helpers/stores.js';
 import { makeFixture } from './helpers/fixture.js';
 import { gated } from './helpers/gates.js';
+
+useStores(test);
 
 function bindingsOf(f: { knex: import('knex').Knex }): unknown[][] {
   const seen: unknown[][] = [];
@@ -10,8 +13,8 @@ function bindingsOf(f: { knex: import('knex').Knex }): unknown[][] {
   return seen;
 }
 
-test('100 concurrent get()s of one cold key make one DB query and one store read', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, '100 concurrent get()s of one cold key make one DB query and one store read', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   f.reset();
   const rows = await Promise.all(Array.from({ length: 100 }, () => f.Post.get('post-1')));
   t.true(rows.every((row) => row?.slug === 'post-1'));
@@ -20,16 +23,16 @@ test('100 concurrent get()s of one cold key make one DB query and one store read
   t.is(f.store.calls.getMany, 1);
 });
 
-test('concurrent get()s of one missing key make one DB query', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'concurrent get()s of one missing key make one DB query', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   f.reset();
   const rows = await Promise.all(Array.from({ length: 50 }, () => f.Post.get('nope')));
   t.true(rows.every((row) => row === undefined));
   t.is(f.selects().length, 1);
 });
 
-test('overlapping getMany()s share their in-flight keys: no key is read from the DB twice', async (t) => {
-  const f = await makeFixture(t, { rows: 20 });
+forEachStore(test, 'overlapping getMany()s share their in-flight keys: no key is read from the DB twice', async (t, kind) => {
+  const f = await makeFixture(t, { kind, rows: 20 });
   const bindings = bindingsOf(f);
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
@@ -46,8 +49,8 @@ test('overlapping getMany()s share their in-flight keys: no key is read from the
   t.deepEqual([...asked].sort(), ['post-1', 'post-2', 'post-3', 'post-4', 'post-5', 'post-6']);
 });
 
-test('a failed fill rejects every caller that shared it, and the next call starts afresh', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a failed fill rejects every caller that shared it, and the next call starts afresh', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   await f.knex.schema.renameTable('posts', 'posts_away');
   const results = await Promise.allSettled([f.Post.get('post-1'), f.Post.get('post-1'), f.Post.getMany(['post-1'])]);
   t.true(results.every((r) => r.status === 'rejected'));
@@ -56,8 +59,8 @@ test('a failed fill rejects every caller that shared it, and the next call start
   t.is((await f.Post.get('post-1'))?.id, 1);
 });
 
-test('getMany of 1,000 keys: one store getMany and one DB query cold, no DB query warm', async (t) => {
-  const f = await makeFixture(t, { rows: 0 });
+forEachStore(test, 'getMany of 1,000 keys: one store getMany and one DB query cold, no DB query warm', async (t, kind) => {
+  const f = await makeFixture(t, { kind, rows: 0 });
   await f.knex.batchInsert('posts', Array.from({ length: 1000 }, (_, i) => ({ slug: `s${i}`, name: `n${i}` })), 200);
   const keys = Array.from({ length: 1000 }, (_, i) => `s${i}`);
   f.reset();
@@ -73,8 +76,8 @@ test('getMany of 1,000 keys: one store getMany and one DB query cold, no DB quer
   t.is(f.selects().length, 0);
 });
 
-test('whereIn is chunked only past the bound-parameter limit (30,000 values)', async (t) => {
-  const f = await makeFixture(t, { rows: 0 });
+forEachStore(test, 'whereIn is chunked only past the bound-parameter limit (30,000 values)', async (t, kind) => {
+  const f = await makeFixture(t, { kind, rows: 0 });
   const keys = Array.from({ length: 30_001 }, (_, i) => `absent-${i}`);
   f.reset();
   const rows = await f.Post.getMany(keys);

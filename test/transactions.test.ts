@@ -1,8 +1,11 @@
 import test from 'ava';
+import { forEachStore, useStores } from './helpers/stores.js';
 import type { Knex } from 'knex';
 import { gate } from './helpers/gates.js';
 import { makeFixture } from './helpers/fixture.js';
 import { twoConnections } from './helpers/two-connections.js';
+
+useStores(test);
 
 type Setup = Awaited<ReturnType<typeof twoConnections>>;
 
@@ -53,8 +56,8 @@ for (const [style, run] of styles) {
   });
 }
 
-test('savepoints: a nested transaction does not flush on release, only the outermost commit does', async (t) => {
-  const s = await twoConnections(t);
+forEachStore(test, 'savepoints: a nested transaction does not flush on release, only the outermost commit does', async (t, kind) => {
+  const s = await twoConnections(t, kind);
   await s.Reader.getMany(['post-1', 'post-2']);
   await s.Writer.transaction(async (trx) => {
     await trx.transaction(async (inner) => {
@@ -70,8 +73,8 @@ test('savepoints: a nested transaction does not flush on release, only the outer
   t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['inner', 'inner 2']);
 });
 
-test('a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t) => {
-  const s = await twoConnections(t);
+forEachStore(test, 'a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t, kind) => {
+  const s = await twoConnections(t, kind);
   await s.Reader.getMany(['post-1', 'post-3', 'nope']);
   s.store.resetCounts();
   await t.throwsAsync(
@@ -91,8 +94,8 @@ test('a rollback flushes nothing and leaves nothing the transaction saw in the c
   t.is((await s.Reader.get('post-3'))?.slug, 'post-3');
 });
 
-test('a plain trx.rollback() (which knex resolves, not rejects) flushes nothing', async (t) => {
-  const s = await twoConnections(t);
+forEachStore(test, 'a plain trx.rollback() (which knex resolves, not rejects) flushes nothing', async (t, kind) => {
+  const s = await twoConnections(t, kind);
   await s.Reader.get('post-1');
   const trx = await s.Writer.startTransaction();
   await s.Writer.query(trx).patch({ title: 'x' }).where('id', 1);
@@ -102,8 +105,8 @@ test('a plain trx.rollback() (which knex resolves, not rejects) flushes nothing'
   t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
 });
 
-test('a savepoint rolled back inside a committed transaction: the outer writes are flushed, the cache matches the DB', async (t) => {
-  const s = await twoConnections(t);
+forEachStore(test, 'a savepoint rolled back inside a committed transaction: the outer writes are flushed, the cache matches the DB', async (t, kind) => {
+  const s = await twoConnections(t, kind);
   await s.Reader.getMany(['post-1', 'post-2']);
   await s.Writer.transaction(async (trx) => {
     await s.Writer.query(trx).patch({ title: 'kept' }).where('id', 1);
@@ -117,8 +120,8 @@ test('a savepoint rolled back inside a committed transaction: the outer writes a
   t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['kept', 'Title 2']);
 });
 
-test('a write outside any transaction flushes once, before its await returns', async (t) => {
-  const f = await makeFixture(t);
+forEachStore(test, 'a write outside any transaction flushes once, before its await returns', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
   await f.Post.get('post-1');
   const slowFlush = gate();
   const deleteMany = f.store.deleteMany.bind(f.store);

@@ -1,6 +1,9 @@
 import test from 'ava';
 import { raw } from 'objection';
 import { makeBlog } from './helpers/blog.js';
+import { forEachStore, useStores } from './helpers/stores.js';
+
+useStores(test);
 
 // Each write path of Objection, on a warm cache (hits and cached misses by every key): afterwards every cached
 // read equals a direct DB read. `check()` fails on a build that does not flush that path.
@@ -47,8 +50,8 @@ const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name
 ];
 
 for (const [label, write, extra] of paths) {
-  test(`${label} leaves no stale entry`, async (t) => {
-    const b = await makeBlog(t);
+  forEachStore(test, `${label} leaves no stale entry`, async (t, kind) => {
+    const b = await makeBlog(t, kind);
     await b.warm(extra);
     await b.check('before:');
     await write(b);
@@ -56,8 +59,8 @@ for (const [label, write, extra] of paths) {
   });
 }
 
-test('a bulk patch of N rows costs one extra SELECT of their keys and one deleteMany, not N round trips', async (t) => {
-  const b = await makeBlog(t);
+forEachStore(test, 'a bulk patch of N rows costs one extra SELECT of their keys and one deleteMany, not N round trips', async (t, kind) => {
+  const b = await makeBlog(t, kind);
   await b.knex('posts').insert(Array.from({ length: 200 }, (_, i) => ({ slug: `bulk-${i}`, name: `Bulk ${i}`, views: 100 })));
   await b.Post.getMany(Array.from({ length: 200 }, (_, i) => `bulk-${i}`));
   b.reset();
@@ -70,8 +73,8 @@ test('a bulk patch of N rows costs one extra SELECT of their keys and one delete
   t.is((await b.Post.get('bulk-7'))?.title, 'bulk');
 });
 
-test('a delete of N rows costs one extra SELECT and one deleteMany', async (t) => {
-  const b = await makeBlog(t);
+forEachStore(test, 'a delete of N rows costs one extra SELECT and one deleteMany', async (t, kind) => {
+  const b = await makeBlog(t, kind);
   await b.warm();
   b.reset();
   t.is(await b.Post.query().delete().where('id', '>', 0), 4);
@@ -80,15 +83,15 @@ test('a delete of N rows costs one extra SELECT and one deleteMany', async (t) =
   await b.check();
 });
 
-test('a write that matches no row flushes nothing and touches no store', async (t) => {
-  const b = await makeBlog(t);
+forEachStore(test, 'a write that matches no row flushes nothing and touches no store', async (t, kind) => {
+  const b = await makeBlog(t, kind);
   b.reset();
   t.is(await b.Post.query().patch({ title: 'x' }).where('id', 999), 0);
   t.deepEqual(b.store.calls, {});
 });
 
-test('a patch that changes no key column flushes only the old keys; one that does adds the new value', async (t) => {
-  const b = await makeBlog(t);
+forEachStore(test, 'a patch that changes no key column flushes only the old keys; one that does adds the new value', async (t, kind) => {
+  const b = await makeBlog(t, kind);
   b.reset();
   await b.Post.query().patch({ slug: 'renamed' }).where('slug', 'post-1');
   const deleted = b.store.keysDeleted[0]!;
@@ -97,8 +100,8 @@ test('a patch that changes no key column flushes only the old keys; one that doe
   t.true(deleted.some((key) => key.includes(':slug:=post-1')));
 });
 
-test('deleteById() and findById().patch() of a row that does not exist write nothing and flush nothing', async (t) => {
-  const b = await makeBlog(t);
+forEachStore(test, 'deleteById() and findById().patch() of a row that does not exist write nothing and flush nothing', async (t, kind) => {
+  const b = await makeBlog(t, kind);
   b.reset();
   t.is(await b.Post.query().deleteById(999), 0);
   t.is(await b.Post.query().findById(999).patch({ title: 'x' }), 0);

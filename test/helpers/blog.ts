@@ -3,14 +3,15 @@ import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { CachedModel } from 'objection-cache';
-import { CountingKeyv, makePostClass, POSTS_DDL } from './fixture.js';
+import { makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './fixture.js';
+import { makeStore, type StoreKind } from './stores.js';
 
 /**
  * Authors, posts and tags, with relations between them, all cached in one counting store, on a fresh in-memory
  * SQLite database. `check()` compares every cached read (by every key, of every row and every value ever used)
  * with a direct DB read.
  */
-export async function makeBlog(t: ExecutionContext) {
+export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory') {
   const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
   t.teardown(() => knex.destroy());
   await knex.schema.createTable('authors', (table) => {
@@ -27,9 +28,9 @@ export async function makeBlog(t: ExecutionContext) {
     table.integer('postId').notNullable();
     table.integer('tagId').notNullable();
   });
-  const store = new CountingKeyv();
+  const store = await makeStore(t, kind);
 
-  class Author extends CachedModel(Model, { store }) {
+  class Author extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
     static override tableName = 'authors';
     static override cacheKeys = ['handle'];
     declare id: number;

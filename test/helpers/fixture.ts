@@ -1,55 +1,13 @@
 import type { ExecutionContext } from 'ava';
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
-import Keyv from 'keyv';
+import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { CachedModel, type CacheOptions } from 'objection-cache';
+import { CountingKeyv } from './counting-keyv.js';
+import { makeStore, type StoreKind } from './stores.js';
 
-/** A Keyv that counts the calls the cache makes on it (and the keys they carry). */
-export class CountingKeyv extends Keyv {
-  calls: Record<string, number> = {};
-  keysDeleted: string[][] = [];
-  /** The ttl of every entry written through setMany, by key. */
-  ttls = new Map<string, number | undefined>();
-  failing = false;
-
-  private count(name: string): void {
-    this.calls[name] = (this.calls[name] ?? 0) + 1;
-    if (this.failing) throw new Error(`store down (${name})`);
-  }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's overloads, passed through
-  override async get(key: any, options?: any): Promise<any> {
-    this.count('get');
-    return super.get(key, options);
-  }
-  override async getMany(keys: string[], options?: any): Promise<any> {
-    this.count('getMany');
-    return super.getMany(keys, options);
-  }
-  override async set(...args: Parameters<Keyv['set']>): Promise<boolean> {
-    this.count('set');
-    return super.set(...args);
-  }
-  override async setMany(...args: Parameters<Keyv['setMany']>): Promise<any> {
-    this.count('setMany');
-    for (const entry of args[0]) this.ttls.set(entry.key, entry.ttl);
-    return super.setMany(...args);
-  }
-  override async delete(...args: Parameters<Keyv['delete']>): Promise<boolean> {
-    this.count('delete');
-    return super.delete(...args);
-  }
-  override async deleteMany(keys: string[]): Promise<boolean> {
-    this.count('deleteMany');
-    this.keysDeleted.push(keys);
-    return super.deleteMany(keys);
-  }
-  resetCounts(): void {
-    this.calls = {};
-    this.keysDeleted = [];
-  }
-}
+export { CountingKeyv };
 
 export interface PostRow {
   id: number;
@@ -75,8 +33,15 @@ export const POSTS_DDL = (table: Knex.CreateTableBuilder): void => {
   table.integer('authorId').nullable();
 };
 
+/**
+ * Store calls in tests get a generous time limit: two cores running many test files at once can hold a Redis
+ * reply past the 1 s default, and a timeout would turn a behaviour test into a timing test. The timeout tests
+ * set their own.
+ */
+export const TEST_STORE_TIMEOUT = 20_000;
+
 export function makePostClass(store: Keyv, options: CacheOptions = {}) {
-  class Post extends CachedModel(Model, { store, ...options }) {
+  class Post extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT, ...options }) {
     static override tableName = 'posts';
     static override cacheKeys = ['slug', 'name'];
     static override jsonAttributes = ['meta'];
@@ -125,15 +90,15 @@ export interface Fixture {
 }
 
 /** A fresh in-memory SQLite database, counting store and Post class: nothing is shared between tests. */
-export async function makeFixture(t: ExecutionContext, options: CacheOptions & { rows?: number } = {}): Promise<Fixture> {
+export async function makeFixture(t: ExecutionContext, options: CacheOptions & { rows?: number; kind?: StoreKind } = {}): Promise<Fixture> {
   const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
   t.teardown(() => knex.destroy());
   await knex.schema.createTable('posts', POSTS_DDL);
-  const { rows = 3, ...cacheOptions } = options;
+  const { rows = 3, kind = 'memory', ...cacheOptions } = options;
   for (let i = 1; i <= rows; i++) {
     await knex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}`, createdAt: 1_700_000_000_000 + i, meta: JSON.stringify({ n: i }) });
   }
-  const store = new CountingKeyv();
+  const store = await makeStore(t, kind);
   const Post = makePostClass(store, cacheOptions);
   Post.knex(knex);
   const queries: string[] = [];

@@ -3,13 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knexPkg from 'knex';
-import { CountingKeyv, makePostClass, POSTS_DDL } from './fixture.js';
+import { makePostClass, POSTS_DDL } from './fixture.js';
+import { makeStore, type StoreKind } from './stores.js';
 
 /**
  * One SQLite file (WAL, so a reader runs beside an open write transaction) opened by two knex instances: the
  * writer's transactions hold its one connection while readers use the other, as two app servers would.
  */
-export async function twoConnections(t: ExecutionContext) {
+export async function twoConnections(t: ExecutionContext, kind: StoreKind = 'memory') {
   const dir = mkdtempSync(join(tmpdir(), 'objection-cache-'));
   const file = join(dir, 'db.sqlite');
   const open = () => knexPkg({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
@@ -23,7 +24,7 @@ export async function twoConnections(t: ExecutionContext) {
   await writerKnex.raw('PRAGMA journal_mode = WAL');
   await writerKnex.schema.createTable('posts', POSTS_DDL);
   for (let i = 1; i <= 3; i++) await writerKnex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}` });
-  const store = new CountingKeyv();
+  const store = await makeStore(t, kind);
   const Writer = makePostClass(store);
   Writer.knex(writerKnex);
   const Reader = Writer.bindKnex(readerKnex);

@@ -1,0 +1,79 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './redis.js';
+
+const run = promisify(execFile);
+
+export interface RedisCluster {
+  readonly ports: readonly number[];
+  readonly urls: readonly string[];
+  readonly processes: readonly ChildProcess[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway Redis Cluster of three masters on 127.0.0.1 (no replicas, no persistence), made with
+ * `redis-cli --cluster create`. Nodes keep their cluster config in a temp dir that `stop()` removes.
+ */
+export async function startRedisCluster(): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'oc-cluster-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const processes = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '5000',
+        '--dir', dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
+  const stop = async () => {
+    await Promise.all(
+      processes.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(
+      processes.map(
+        (child) =>
+          new Promise<void>((resolve, reject) => {
+            let output = '';
+            child.once('error', reject);
+            child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${output}`)));
+            child.stdout!.on('data', (chunk: Buffer) => {
+              output += chunk.toString();
+              if (output.includes('Ready to accept connections')) {
+                child.removeAllListeners('exit');
+                resolve();
+              }
+            });
+          }),
+      ),
+    );
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    // The nodes agree on the slot map a moment after `create` returns: ask until every node says ok.
+    for (const port of ports) {
+      for (let attempt = 0; ; attempt++) {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info']);
+        if (stdout.includes('cluster_state:ok')) break;
+        if (attempt > 200) throw new Error(`cluster node ${port} never became ok:\n${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ports, urls: ports.map((p) => `redis://127.0.0.1:${p}`), processes, stop };
+}

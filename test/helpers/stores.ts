@@ -1,0 +1,72 @@
+import type { ExecutionContext, TestFn } from 'ava';
+import KeyvRedis, { createCluster } from '@keyv/redis';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { CountingKeyv } from './counting-keyv.js';
+import { startRedis, type RedisServer } from './redis.js';
+import { startRedisCluster, type RedisCluster } from './redis-cluster.js';
+
+/** Where a test's cache lives: the in-memory Keyv, one redis-server, or a three-master Redis Cluster. */
+export type StoreKind = 'memory' | 'redis' | 'cluster';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'redis', 'cluster'];
+
+let redis: Promise<RedisServer> | undefined;
+let cluster: Promise<RedisCluster> | undefined;
+
+/**
+ * Registers this test file's server teardown; servers start on first use, one of each kind per file (per
+ * process), and every test gets its own Keyv namespace in them, so tests stay apart.
+ */
+export function useStores(test: TestFn): void {
+  test.after.always(async () => {
+    await (await redis)?.stop();
+    await (await cluster)?.stop();
+  });
+}
+
+export function redisServer(): Promise<RedisServer> {
+  return (redis ??= startRedis());
+}
+
+export function redisCluster(): Promise<RedisCluster> {
+  return (cluster ??= startRedisCluster());
+}
+
+/** A counting Keyv of the given kind, disconnected when the test ends. */
+export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace = `t${randomBytes(4).toString('hex')}`): Promise<CountingKeyv> {
+  if (kind === 'memory') return new CountingKeyv();
+  const adapter =
+    kind === 'redis'
+      ? new KeyvRedis((await redisServer()).url)
+      : new KeyvRedis(createCluster({ rootNodes: (await redisCluster()).urls.map((url) => ({ url })) }) as never);
+  // Connect before the first command: @keyv/redis connects lazily, and concurrent first commands race to connect.
+  await adapter.getClient();
+  const store = new CountingKeyv(adapter, { namespace });
+  t.teardown(() => store.disconnect());
+  return store;
+}
+
+/** Registers `body` once per store kind, the kind in the title. */
+export function forEachStore(
+  test: TestFn,
+  title: string,
+  body: (t: ExecutionContext, kind: StoreKind) => Promise<void>,
+  kinds: readonly StoreKind[] = STORE_KINDS,
+): void {
+  for (const kind of kinds) test(`${title} [${kind}]`, (t) => body(t, kind));
+}
+
+/** Every key the store holds for this test, as the server sees it (Keyv's namespace included). */
+export async function storedKeys(store: CountingKeyv, kind: StoreKind): Promise<string[]> {
+  if (kind === 'memory') return [...(store.store as Map<string, unknown>).keys()];
+  const ports = kind === 'redis' ? [(await redisServer()).port] : (await redisCluster()).ports;
+  const keys: string[] = [];
+  for (const port of ports) {
+    const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), '--scan', '--pattern', `${store.namespace}:*`], {
+      maxBuffer: 1 << 28,
+    });
+    keys.push(...stdout.split('\n').filter(Boolean));
+  }
+  return keys;
+}
