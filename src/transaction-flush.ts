@@ -1,9 +1,13 @@
 import type { Knex } from 'knex';
+import type Keyv from 'keyv';
 import { flushKeys } from './flush.js';
 import type { GuardedStore } from './guarded-store.js';
 
-/** The keys a transaction's writes must flush, per store, kept until its outermost commit. */
-type PendingFlush = Map<GuardedStore, Set<string>>;
+/**
+ * The keys a transaction's writes must flush, per Keyv (models sharing a store flush together, in one call),
+ * kept until its outermost commit.
+ */
+type PendingFlush = Map<Keyv, { store: GuardedStore; keys: Set<string> }>;
 
 interface Transactor {
   readonly isTransaction?: boolean;
@@ -34,9 +38,9 @@ export async function flushAfterCommit(knex: Knex | undefined, store: GuardedSto
     pendingByTransaction.set(root, pending);
     onOutcome(root, pending);
   }
-  let set = pending.get(store);
-  if (!set) pending.set(store, (set = new Set()));
-  for (const key of keys) set.add(key);
+  let entry = pending.get(store.keyv);
+  if (!entry) pending.set(store.keyv, (entry = { store, keys: new Set() }));
+  for (const key of keys) entry.keys.add(key);
 }
 
 function outermost(knex: Transactor | undefined): Transactor | undefined {
@@ -58,7 +62,7 @@ function onOutcome(root: Transactor, pending: PendingFlush): void {
   const flush = async (): Promise<void> => {
     if (settled) return;
     settled = true;
-    await Promise.all([...pending].map(([store, keys]) => flushKeys(store, keys)));
+    await Promise.all([...pending.values()].map(({ store, keys }) => flushKeys(store, keys)));
   };
   const client = root.client;
   const query = client?.query;

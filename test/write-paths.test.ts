@@ -110,3 +110,17 @@ forEachStore(test, 'deleteById() and findById().patch() of a row that does not e
   });
   t.deepEqual(b.store.calls, {});
 });
+
+forEachStore(test, 'a transaction writing two models flushes both in one store call (on a cluster, keys in two slots)', async (t, kind) => {
+  const b = await makeBlog(t, kind);
+  await b.warm();
+  b.reset();
+  await b.Post.transaction(async (trx) => {
+    await b.Post.query(trx).patch({ title: 'both' }).where('id', 1);
+    await b.Author.query(trx).patch({ name: 'Both' }).where('id', 1);
+  });
+  t.is(b.store.calls.deleteMany, 1);
+  const keys = b.store.keysDeleted[0]!;
+  t.true(keys.some((key) => key.startsWith('{oc:posts}')) && keys.some((key) => key.startsWith('{oc:authors}')));
+  await b.check();
+});

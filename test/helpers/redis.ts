@@ -24,8 +24,8 @@ const INSTALL_HINT = 'redis-server was not found on PATH: install it (Debian: ap
  * Starts a throwaway redis-server on 127.0.0.1 and a free port, with no persistence; `stop()` ends it by pid.
  * A missing redis-server fails loudly: the Redis tests never skip silently.
  */
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extraArgs],
