@@ -1,4 +1,5 @@
-import Keyv from 'keyv';
+import type Keyv from 'keyv';
+import { createMemoryStore } from './memory-store.js';
 
 /** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
 export interface CacheErrorContext {
@@ -11,7 +12,7 @@ export interface CacheErrorContext {
 export type CacheErrorHandler = (error: unknown, context: CacheErrorContext) => void;
 
 export interface CacheOptions {
-  /** The Keyv the entries live in. Default: one in-memory Keyv shared by every model. */
+  /** The Keyv the entries live in. Default: one in-memory Keyv shared by every model, at most 100,000 entries. */
   store?: Keyv;
   /** Lifetime of a cached row, in milliseconds (as Keyv); 0 keeps it until flushed. Default 1 hour. */
   ttl?: number;
@@ -75,11 +76,8 @@ function checkTtl(name: string, value: number): number {
   return value;
 }
 
-/**
- * The default store: an in-memory Keyv without serialization. Entries are strings the cache encodes itself, so
- * Keyv's JSON round trip would only cost time.
- */
+/** The default store, made on first use: one bounded in-memory Keyv shared by every model. */
 function memoryStore(): Keyv {
-  defaultStore ??= new Keyv({ serialize: undefined, deserialize: undefined });
+  defaultStore ??= createMemoryStore();
   return defaultStore;
 }
