@@ -60,6 +60,12 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
   }
   const query = args.asFindQuery();
   const table = query.tableRefFor(modelClass);
+  // In a transaction on PostgreSQL (or MySQL), lock the rows: no other transaction can change their keys between
+  // this SELECT and the commit, so the keys read here are the ones the flush must reach. SQLite runs one writer.
+  const knex = transactionOf(args) as (Knex & { isTransaction?: boolean; client: { dialect?: string } }) | undefined;
+  if (knex?.isTransaction && /^(postgres|mysql)/.test(String(knex.client.dialect))) {
+    (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table);
+  }
   // findById-style queries answer [undefined] when the row is absent
   const found = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as (Model | undefined)[];
   const rows = found.filter((row): row is Model => row !== undefined && row !== null);

@@ -1,6 +1,5 @@
 import test from 'ava';
 import KeyvRedis from '@keyv/redis';
-import { once } from 'node:events';
 import { CountingKeyv } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
@@ -70,7 +69,7 @@ test.serial('Redis killed and restarted: reads fall back, writes succeed, the pe
   t.is((await B.get('post-2'))?.title, 'while Redis was down');
   t.true(errors.length > 0);
 
-  const reconnected = clients.map((client) => once(client, 'connect'));
+  const reconnected = clients.map((client) => new Promise<void>((resolve) => client.once('connect', () => resolve())));
   const restarted = await startRedis([], redis.port);
   t.teardown(() => restarted.stop());
   await Promise.all(reconnected);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { forEachStore, makeStore, useStores } from './helpers/stores.js';
+import { forEachSetup, makeStore, useStores } from './helpers/stores.js';
 import Keyv from 'keyv';
 import { CountingKeyv, makeFixture, makePostClass } from './helpers/fixture.js';
 import { gated } from './helpers/gates.js';
@@ -9,8 +9,8 @@ useStores(test);
 // The refill race: reader A misses and reads the old row; writer B updates and flushes; A then stores the old
 // row. A's DB read is held open with a gate, so the interleaving is exact on every run.
 
-forEachStore(test, 'a fill that read the DB before a flush is never served after it (one process)', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a fill that read the DB before a flush is never served after it (one process)', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-1');
@@ -27,8 +27,8 @@ forEachStore(test, 'a fill that read the DB before a flush is never served after
   t.is(f.selects().length, 1, 'the refill after the write is cached');
 });
 
-forEachStore(test, 'a cached miss filled before an insert is never served after it', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a cached miss filled before an insert is never served after it', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('fresh');
@@ -39,8 +39,8 @@ forEachStore(test, 'a cached miss filled before an insert is never served after 
   t.is((await f.Post.get('fresh'))?.name, 'Fresh');
 });
 
-forEachStore(test, 'a caller that starts after a flush does not join a fill that began before it', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a caller that starts after a flush does not join a fill that began before it', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-1');
@@ -55,10 +55,10 @@ forEachStore(test, 'a caller that starts after a flush does not join a fill that
   t.is((await f.Post.get('post-1'))?.title, 'new');
 });
 
-forEachStore(test, 'across processes sharing one store: a fill from before the flush is ignored by every reader', async (t, kind) => {
+forEachSetup(test, 'across processes sharing one store: a fill from before the flush is ignored by every reader', async (t, kind, db) => {
   // Two store clients on one backing store stand for two processes on one Redis: separate flights, shared
   // entries. On memory, two Keyv over one Map; on Redis, two connections with one namespace.
-  const f = await makeFixture(t, { kind });
+  const f = await makeFixture(t, { kind, db });
   const shared = new Map();
   const namespace = `shared${Math.random().toString(36).slice(2, 8)}`;
   const storeA = kind === 'memory' ? new CountingKeyv({ store: shared }) : await makeStore(t, kind, namespace);
@@ -79,8 +79,8 @@ forEachStore(test, 'across processes sharing one store: a fill from before the f
   t.is((await ProcessA.getByName('Post 2')), undefined);
 });
 
-forEachStore(test, 'a fill that straddles flushAll() is ignored', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a fill that straddles flushAll() is ignored', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   const { Gated, holdNextQuery } = gated(f.Post);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-3');
@@ -92,8 +92,8 @@ forEachStore(test, 'a fill that straddles flushAll() is ignored', async (t, kind
   t.is((await f.Post.get('post-3'))?.title, 'raw write');
 });
 
-forEachStore(test, 'a fill that straddles a transaction commit is ignored', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a fill that straddles a transaction commit is ignored', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   const { Gated, holdNextQuery } = gated(f.Post);
   await f.Post.get('post-1'); // guard token exists: the fill below reuses it
   await f.Post.query().patch({ views: 5 }).where('id', 1); // and it is gone again: the fill creates one

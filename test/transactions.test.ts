@@ -1,5 +1,5 @@
 import test from 'ava';
-import { forEachStore, useStores } from './helpers/stores.js';
+import { forEachSetup, forEachStore, useStores } from './helpers/stores.js';
 import type { Knex } from 'knex';
 import { gate } from './helpers/gates.js';
 import { makeFixture } from './helpers/fixture.js';
@@ -56,8 +56,8 @@ for (const [style, run] of styles) {
   });
 }
 
-forEachStore(test, 'savepoints: a nested transaction does not flush on release, only the outermost commit does', async (t, kind) => {
-  const s = await twoConnections(t, kind);
+forEachSetup(test, 'savepoints: a nested transaction does not flush on release, only the outermost commit does', async (t, kind, db) => {
+  const s = await twoConnections(t, kind, db);
   await s.Reader.getMany(['post-1', 'post-2']);
   await s.Writer.transaction(async (trx) => {
     await trx.transaction(async (inner) => {
@@ -73,8 +73,8 @@ forEachStore(test, 'savepoints: a nested transaction does not flush on release, 
   t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['inner', 'inner 2']);
 });
 
-forEachStore(test, 'a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t, kind) => {
-  const s = await twoConnections(t, kind);
+forEachSetup(test, 'a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t, kind, db) => {
+  const s = await twoConnections(t, kind, db);
   await s.Reader.getMany(['post-1', 'post-3', 'nope']);
   s.store.resetCounts();
   await t.throwsAsync(
@@ -94,8 +94,8 @@ forEachStore(test, 'a rollback flushes nothing and leaves nothing the transactio
   t.is((await s.Reader.get('post-3'))?.slug, 'post-3');
 });
 
-forEachStore(test, 'a plain trx.rollback() (which knex resolves, not rejects) flushes nothing', async (t, kind) => {
-  const s = await twoConnections(t, kind);
+forEachSetup(test, 'a plain trx.rollback() (which knex resolves, not rejects) flushes nothing', async (t, kind, db) => {
+  const s = await twoConnections(t, kind, db);
   await s.Reader.get('post-1');
   const trx = await s.Writer.startTransaction();
   await s.Writer.query(trx).patch({ title: 'x' }).where('id', 1);
@@ -105,8 +105,8 @@ forEachStore(test, 'a plain trx.rollback() (which knex resolves, not rejects) fl
   t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
 });
 
-forEachStore(test, 'a savepoint rolled back inside a committed transaction: the outer writes are flushed, the cache matches the DB', async (t, kind) => {
-  const s = await twoConnections(t, kind);
+forEachSetup(test, 'a savepoint rolled back inside a committed transaction: the outer writes are flushed, the cache matches the DB', async (t, kind, db) => {
+  const s = await twoConnections(t, kind, db);
   await s.Reader.getMany(['post-1', 'post-2']);
   await s.Writer.transaction(async (trx) => {
     await s.Writer.query(trx).patch({ title: 'kept' }).where('id', 1);
@@ -120,8 +120,8 @@ forEachStore(test, 'a savepoint rolled back inside a committed transaction: the 
   t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['kept', 'Title 2']);
 });
 
-forEachStore(test, 'a write outside any transaction flushes once, before its await returns', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
+forEachSetup(test, 'a write outside any transaction flushes once, before its await returns', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
   await f.Post.get('post-1');
   const slowFlush = gate();
   const deleteMany = f.store.deleteMany.bind(f.store);
@@ -137,3 +137,42 @@ forEachStore(test, 'a write outside any transaction flushes once, before its awa
   t.true(await write, 'the write resolved after its flush finished');
   t.is(f.store.calls.deleteMany, 1);
 });
+
+forEachStore(
+  test,
+  'PostgreSQL: a transaction that writes a row another open transaction renames flushes the new key (rows are locked)',
+  async (t, kind, db) => {
+    const s = await twoConnections(t, kind, db);
+    const renameCommitted = gate();
+    const secondWrote = gate();
+    const secondMayCommit = gate();
+    // T1 renames post-1 and holds its transaction open.
+    const first = s.Writer.transaction(async (trx) => {
+      await s.Writer.query(trx).patch({ slug: 'renamed' }).where('id', 1);
+      await renameCommitted.promise;
+    });
+    // T2 patches the same row; its SELECT of keys must wait for T1 and then see the new slug.
+    const second = s.Writer.transaction(async (trx) => {
+      await s.Writer.query(trx).patch({ title: 'by T2' }).where('id', 1);
+      secondWrote.open();
+      await secondMayCommit.promise;
+    });
+    // Wait until T2 is blocked on T1's row lock (asked of the server, not timed).
+    for (;;) {
+      const { rows } = await s.readerKnex.raw("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'");
+      if (rows[0].n > 0) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    renameCommitted.open();
+    await first; // T1 committed and flushed post-1 and renamed
+    await secondWrote.promise;
+    t.is((await s.Reader.get('renamed'))?.title, 'Title 1', 'a reader fills the committed row (T2 has not committed)');
+    secondMayCommit.open();
+    await second;
+    t.is((await s.Reader.get('renamed'))?.title, 'by T2', 'T2 flushed the key it found under its lock');
+  },
+  [
+    { store: 'memory', db: 'postgres' },
+    { store: 'redis', db: 'postgres' },
+  ],
+);

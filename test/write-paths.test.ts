@@ -1,7 +1,7 @@
 import test from 'ava';
 import { raw } from 'objection';
 import { makeBlog } from './helpers/blog.js';
-import { forEachStore, useStores } from './helpers/stores.js';
+import { forEachSetup, useStores } from './helpers/stores.js';
 
 useStores(test);
 
@@ -50,8 +50,8 @@ const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name
 ];
 
 for (const [label, write, extra] of paths) {
-  forEachStore(test, `${label} leaves no stale entry`, async (t, kind) => {
-    const b = await makeBlog(t, kind);
+  forEachSetup(test, `${label} leaves no stale entry`, async (t, kind, db) => {
+    const b = await makeBlog(t, kind, db);
     await b.warm(extra);
     await b.check('before:');
     await write(b);
@@ -59,8 +59,8 @@ for (const [label, write, extra] of paths) {
   });
 }
 
-forEachStore(test, 'a bulk patch of N rows costs one extra SELECT of their keys and one deleteMany, not N round trips', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'a bulk patch of N rows costs one extra SELECT of their keys and one deleteMany, not N round trips', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   await b.knex('posts').insert(Array.from({ length: 200 }, (_, i) => ({ slug: `bulk-${i}`, name: `Bulk ${i}`, views: 100 })));
   await b.Post.getMany(Array.from({ length: 200 }, (_, i) => `bulk-${i}`));
   b.reset();
@@ -73,8 +73,8 @@ forEachStore(test, 'a bulk patch of N rows costs one extra SELECT of their keys 
   t.is((await b.Post.get('bulk-7'))?.title, 'bulk');
 });
 
-forEachStore(test, 'a delete of N rows costs one extra SELECT and one deleteMany', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'a delete of N rows costs one extra SELECT and one deleteMany', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   await b.warm();
   b.reset();
   t.is(await b.Post.query().delete().where('id', '>', 0), 4);
@@ -83,15 +83,15 @@ forEachStore(test, 'a delete of N rows costs one extra SELECT and one deleteMany
   await b.check();
 });
 
-forEachStore(test, 'a write that matches no row flushes nothing and touches no store', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'a write that matches no row flushes nothing and touches no store', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   b.reset();
   t.is(await b.Post.query().patch({ title: 'x' }).where('id', 999), 0);
   t.deepEqual(b.store.calls, {});
 });
 
-forEachStore(test, 'a patch that changes no key column flushes only the old keys; one that does adds the new value', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'a patch that changes no key column flushes only the old keys; one that does adds the new value', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   b.reset();
   await b.Post.query().patch({ slug: 'renamed' }).where('slug', 'post-1');
   const deleted = b.store.keysDeleted[0]!;
@@ -100,8 +100,8 @@ forEachStore(test, 'a patch that changes no key column flushes only the old keys
   t.true(deleted.some((key) => key.includes(':slug:=post-1')));
 });
 
-forEachStore(test, 'deleteById() and findById().patch() of a row that does not exist write nothing and flush nothing', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'deleteById() and findById().patch() of a row that does not exist write nothing and flush nothing', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   b.reset();
   t.is(await b.Post.query().deleteById(999), 0);
   t.is(await b.Post.query().findById(999).patch({ title: 'x' }), 0);
@@ -111,8 +111,8 @@ forEachStore(test, 'deleteById() and findById().patch() of a row that does not e
   t.deepEqual(b.store.calls, {});
 });
 
-forEachStore(test, 'a transaction writing two models flushes both in one store call (on a cluster, keys in two slots)', async (t, kind) => {
-  const b = await makeBlog(t, kind);
+forEachSetup(test, 'a transaction writing two models flushes both in one store call (on a cluster, keys in two slots)', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
   await b.warm();
   b.reset();
   await b.Post.transaction(async (trx) => {

@@ -1,9 +1,9 @@
 import type { ExecutionContext } from 'ava';
-import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { CachedModel } from 'objection-cache';
 import { makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './fixture.js';
+import { makeKnex, type DbKind } from './databases.js';
 import { makeStore, type StoreKind } from './stores.js';
 
 /**
@@ -11,9 +11,8 @@ import { makeStore, type StoreKind } from './stores.js';
  * SQLite database. `check()` compares every cached read (by every key, of every row and every value ever used)
  * with a direct DB read.
  */
-export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory') {
-  const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
-  t.teardown(() => knex.destroy());
+export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', db: DbKind = 'sqlite') {
+  const knex = await makeKnex(t, db);
   await knex.schema.createTable('authors', (table) => {
     table.increments('id');
     table.string('handle').notNullable().unique();

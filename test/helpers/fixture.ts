@@ -1,10 +1,10 @@
 import type { ExecutionContext } from 'ava';
-import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { CachedModel, type CacheOptions } from 'objection-cache';
 import { CountingKeyv } from './counting-keyv.js';
+import { makeKnex, type DbKind } from './databases.js';
 import { makeStore, type StoreKind } from './stores.js';
 
 export { CountingKeyv };
@@ -63,7 +63,8 @@ export function makePostClass(store: Keyv, options: CacheOptions = {}) {
     override $parseDatabaseJson(json: Record<string, unknown>) {
       const parsed = super.$parseDatabaseJson(json);
       if (parsed.published !== undefined) parsed.published = Boolean(parsed.published);
-      if (typeof parsed.createdAt === 'number') parsed.createdAt = new Date(parsed.createdAt);
+      // SQLite gives the bigint column as a number, PostgreSQL as a string
+      if (typeof parsed.createdAt === 'number' || typeof parsed.createdAt === 'string') parsed.createdAt = new Date(Number(parsed.createdAt));
       return parsed;
     }
     override $formatDatabaseJson(json: Record<string, unknown>) {
@@ -90,11 +91,10 @@ export interface Fixture {
 }
 
 /** A fresh in-memory SQLite database, counting store and Post class: nothing is shared between tests. */
-export async function makeFixture(t: ExecutionContext, options: CacheOptions & { rows?: number; kind?: StoreKind } = {}): Promise<Fixture> {
-  const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
-  t.teardown(() => knex.destroy());
+export async function makeFixture(t: ExecutionContext, options: CacheOptions & { rows?: number; kind?: StoreKind; db?: DbKind } = {}): Promise<Fixture> {
+  const { rows = 3, kind = 'memory', db = 'sqlite', ...cacheOptions } = options;
+  const knex = await makeKnex(t, db);
   await knex.schema.createTable('posts', POSTS_DDL);
-  const { rows = 3, kind = 'memory', ...cacheOptions } = options;
   for (let i = 1; i <= rows; i++) {
     await knex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}`, createdAt: 1_700_000_000_000 + i, meta: JSON.stringify({ n: i }) });
   }

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { CountingKeyv } from './counting-keyv.js';
+import { stopPostgres, type DbKind } from './databases.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 
@@ -22,6 +23,7 @@ export function useStores(test: TestFn): void {
   test.after.always(async () => {
     await (await redis)?.stop();
     await (await cluster)?.stop();
+    await stopPostgres();
   });
 }
 
@@ -47,14 +49,32 @@ export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace 
   return store;
 }
 
-/** Registers `body` once per store kind, the kind in the title. */
+/** A store and a database for one run of a test body. */
+export interface Setup {
+  readonly store: StoreKind;
+  readonly db: DbKind;
+}
+
+/** Behaviour tests: every store, on SQLite. */
+export const STORE_SETUPS: readonly Setup[] = STORE_KINDS.map((store) => ({ store, db: 'sqlite' }));
+
+/** Consistency tests (write paths, transactions, the refill race, the property test) also run on PostgreSQL. */
+export const CONSISTENCY_SETUPS: readonly Setup[] = [
+  ...STORE_SETUPS,
+  { store: 'memory', db: 'postgres' },
+  { store: 'redis', db: 'postgres' },
+];
+
+/** Registers `body` once per setup, the setup in the title. */
 export function forEachStore(
   test: TestFn,
   title: string,
-  body: (t: ExecutionContext, kind: StoreKind) => Promise<void>,
-  kinds: readonly StoreKind[] = STORE_KINDS,
+  body: (t: ExecutionContext, kind: StoreKind, db: DbKind) => Promise<void>,
+  setups: readonly Setup[] = STORE_SETUPS,
 ): void {
-  for (const kind of kinds) test(`${title} [${kind}]`, (t) => body(t, kind));
+  for (const { store, db } of setups) {
+    test(`${title} [${db === 'sqlite' ? store : `${store}, postgres`}]`, (t) => body(t, store, db));
+  }
 }
 
 /** Every key the store holds for this test, as the server sees it (Keyv's namespace included). */
@@ -69,4 +89,9 @@ export async function storedKeys(store: CountingKeyv, kind: StoreKind): Promise<
     keys.push(...stdout.split('\n').filter(Boolean));
   }
   return keys;
+}
+
+/** `forEachStore` over CONSISTENCY_SETUPS: every store on SQLite, and PostgreSQL with memory and Redis. */
+export function forEachSetup(test: TestFn, title: string, body: (t: ExecutionContext, kind: StoreKind, db: DbKind) => Promise<void>): void {
+  forEachStore(test, title, body, CONSISTENCY_SETUPS);
 }
