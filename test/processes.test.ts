@@ -1,0 +1,56 @@
+import test from 'ava';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { makeKnex, postgresServer } from './helpers/databases.js';
+import { redisServer, useStores } from './helpers/stores.js';
+
+useStores(test);
+
+// Several Node processes share one Redis and one PostgreSQL database, reading and writing the same rows at once.
+// Each write's new version is published (in Redis, outside the cache) only after the write has returned; every
+// read first looks up the newest published version of its row and counts a violation if the cache answers older.
+
+const WORKERS = 4;
+const OPS = 1_500;
+const ROWS = 24;
+
+interface Stats {
+  reads: number;
+  writes: number;
+  violations: string[];
+}
+
+test('after a write returns, no process reads the old row: 0 violations in 6,000 concurrent operations', async (t) => {
+  const knex = await makeKnex(t, 'postgres');
+  await knex.schema.createTable('posts', (table) => {
+    table.increments('id');
+    table.string('slug').unique();
+    table.integer('views').notNullable().defaultTo(0);
+  });
+  await knex('posts').insert(Array.from({ length: ROWS }, (_, i) => ({ slug: `p${i + 1}` })));
+  const { port } = await postgresServer();
+  const database = (knex.client.config.connection as { database: string }).database;
+  const redis = await redisServer();
+  const worker = fileURLToPath(new URL('./helpers/worker.ts', import.meta.url));
+  const results = await Promise.all(
+    Array.from({ length: WORKERS }, (_, index) => {
+      const job = { redisUrl: redis.url, pg: { host: '127.0.0.1', port, user: 'postgres', database }, index, workers: WORKERS, rows: ROWS, ops: OPS, seed: 17 + index };
+      const child = fork(worker, [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      return new Promise<Stats>((resolve, reject) => {
+        let stats: Stats | undefined;
+        child.on('message', (message) => (stats = message as Stats));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 && stats ? resolve(stats) : reject(new Error(`worker ${index} exited with ${code}`))));
+      });
+    }),
+  );
+  const reads = results.reduce((n, r) => n + r.reads, 0);
+  const writes = results.reduce((n, r) => n + r.writes, 0);
+  const violations = results.flatMap((r) => r.violations);
+  t.log(`${WORKERS} processes: ${reads} reads, ${writes} writes, ${violations.length} violations`);
+  t.true(reads + writes >= 5_000);
+  t.true(writes > 500 && reads > 3_000);
+  t.deepEqual(violations, []);
+  const rows = await knex('posts').sum('views as total');
+  t.is(Number(rows[0]!.total), writes, 'every write landed');
+});
