@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startRedis } from './helpers/redis.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
 
 // Every ```ts block of README.md, in order, as one program: imports hoisted (and deduplicated), the rest as
 // written. The snippets assert what they claim, so a README that drifts from the code fails here.
@@ -36,6 +37,9 @@ test('README snippets type-check and run as written', async (t) => {
   await t.notThrowsAsync(run(process.execPath, [tsc, ...flags, file]), 'tsc --strict');
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, REDIS_URL: redis.url } });
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  const env = { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER_URLS: cluster.urls.join(',') };
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: root, env });
   t.regex(stdout, /README OK/);
 });

@@ -1,5 +1,5 @@
 import type { ExecutionContext, TestFn } from 'ava';
-import KeyvRedis, { createCluster } from '@keyv/redis';
+import KeyvRedis from '@keyv/redis';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -41,7 +41,7 @@ export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace 
   const adapter =
     kind === 'redis'
       ? new KeyvRedis((await redisServer()).url)
-      : new KeyvRedis(createCluster({ rootNodes: (await redisCluster()).urls.map((url) => ({ url })) }) as never);
+      : new KeyvRedis({ rootNodes: (await redisCluster()).urls.map((url) => ({ url })) });
   // Connect before the first command: @keyv/redis connects lazily, and concurrent first commands race to connect.
   await adapter.getClient();
   const store = new CountingKeyv(adapter, { namespace });
