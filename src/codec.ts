@@ -9,16 +9,16 @@
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export function encodeValue(value: unknown): Json {
+function encodeValue(value: unknown): Json {
   if (value === null || value === undefined) return null;
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return value;
     case 'number':
-      return Number.isFinite(value) ? value : { '~n': String(value) };
+      return Number.isFinite(value) ? value : tag('~n', String(value));
     case 'bigint':
-      return { '~b': value.toString() };
+      return tag('~b', value.toString());
     case 'object':
       return encodeObject(value);
     default:
@@ -27,8 +27,8 @@ export function encodeValue(value: unknown): Json {
 }
 
 function encodeObject(value: object): Json {
-  if (value instanceof Date) return { '~d': Number.isNaN(value.getTime()) ? null : value.toISOString() };
-  if (value instanceof Uint8Array) return { '~x': Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (value instanceof Date) return tag('~d', Number.isNaN(value.getTime()) ? null : value.toISOString());
+  if (value instanceof Uint8Array) return tag('~x', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
   if (Array.isArray(value)) return value.map(encodeValue);
   const out: { [key: string]: Json } = {};
   let escape = false;
@@ -37,10 +37,15 @@ function encodeObject(value: object): Json {
     if (key.startsWith('~')) escape = true;
     defineOwn(out, key, encodeValue(item));
   }
-  return escape ? { '~o': out } : out;
+  return escape ? tag('~o', out) : out;
 }
 
-export function decodeValue(value: Json): unknown {
+function tag(name: string, payload: Json): Json {
+  tagsWritten = true;
+  return { [name]: payload };
+}
+
+function decodeValue(value: Json): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(decodeValue);
   const keys = Object.keys(value);
@@ -76,32 +81,57 @@ function defineOwn(target: Record<string, unknown>, key: string, value: unknown)
   }
 }
 
+/**
+ * A row ready to be handed out: its JSON text, and whether that text holds tags to decode. Every reader parses
+ * the text itself, so every reader gets objects of its own; an untagged row needs no second pass.
+ */
+export interface EncodedRow {
+  readonly json: string;
+  readonly tagged: boolean;
+}
+
 /** What a value key holds: the row (or null for a cached miss), stamped with the generation and guard it was read under. */
 export interface CacheRecord {
   readonly generation: string;
   readonly guard: string;
-  /** Encoded row, kept encoded so every reader decodes its own fresh copy. */
-  readonly row: Json | null;
+  readonly row: EncodedRow | null;
 }
 
-export function encodeRecord(generation: string, guard: string, row: Json | null): string {
-  return JSON.stringify([generation, guard, row]);
+export function encodeRow(row: object): EncodedRow {
+  tagsWritten = false;
+  const json = JSON.stringify(encodeValue(row));
+  return { json, tagged: tagsWritten };
+}
+
+/** Set while encoding when a tag was written (see `tag`). */
+let tagsWritten = false;
+
+/**
+ * A record is `generation \n guard \n t|p|m \n json`: tokens are base64url, so the stamps can be checked without
+ * parsing the row, and the row text is handed on as it is (t: tagged JSON, p: plain JSON, m: a cached miss).
+ */
+export function encodeRecord(generation: string, guard: string, row: EncodedRow | null): string {
+  const kind = row === null ? 'm' : row.tagged ? 't' : 'p';
+  return `${generation}\n${guard}\n${kind}\n${row?.json ?? ''}`;
 }
 
 export function decodeRecord(raw: unknown): CacheRecord | undefined {
   if (typeof raw !== 'string') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string') {
-    return undefined;
-  }
-  return { generation: parsed[0], guard: parsed[1], row: parsed[2] as Json | null };
+  const a = raw.indexOf('\n');
+  const b = raw.indexOf('\n', a + 1);
+  const c = raw.indexOf('\n', b + 1);
+  if (a < 1 || b < a + 2 || c !== b + 2) return undefined;
+  const kind = raw[b + 1];
+  if (kind !== 'm' && kind !== 't' && kind !== 'p') return undefined;
+  return {
+    generation: raw.slice(0, a),
+    guard: raw.slice(a + 1, b),
+    row: kind === 'm' ? null : { json: raw.slice(c + 1), tagged: kind === 't' },
+  };
 }
 
-export function decodeRow(row: Json): Record<string, unknown> {
-  return decodeValue(row) as Record<string, unknown>;
+/** A fresh copy of the row, as plain objects. */
+export function decodeRow(row: EncodedRow): Record<string, unknown> {
+  const parsed = JSON.parse(row.json) as Json;
+  return (row.tagged ? decodeValue(parsed) : parsed) as Record<string, unknown>;
 }

@@ -1,5 +1,7 @@
 import type Keyv from 'keyv';
+import { LocalMap, ownMapOf } from './memory-store.js';
 import type { CacheErrorHandler } from './options.js';
+import { redisUnlink, type Unlink } from './redis-unlink.js';
 
 export interface StoreEntry {
   readonly key: string;
@@ -66,6 +68,9 @@ export class GuardedStore {
   private readonly onError: CacheErrorHandler;
   private readonly model: string;
   private readonly health: StoreHealth;
+  /** Set for a store made by `createMemoryStore`: read and written directly, synchronously, and never failing. */
+  readonly local: LocalMap | undefined;
+  private readonly unlink: Unlink | undefined;
 
   constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string) {
     this.keyv = keyv;
@@ -73,6 +78,9 @@ export class GuardedStore {
     this.onError = onError;
     this.model = model;
     this.health = healthOf(keyv, onError);
+    const map = ownMapOf(keyv);
+    this.local = map && new LocalMap(map);
+    this.unlink = redisUnlink(keyv);
   }
 
   /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
@@ -87,12 +95,17 @@ export class GuardedStore {
 
   /** One batched read; `undefined` when the store failed. */
   async getMany(keys: readonly string[]): Promise<readonly unknown[] | undefined> {
+    if (this.local) return this.local.peek(keys);
     const values = await this.guard('getMany', () => this.keyv.getMany([...keys]));
     return values === FAILED ? undefined : values;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
+    if (this.local) {
+      this.local.setMany(entries);
+      return true;
+    }
     const written = await this.guard('setMany', () =>
       this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
     );
@@ -105,8 +118,12 @@ export class GuardedStore {
    */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     if (keys.length === 0) return true;
+    if (this.local) {
+      this.local.deleteMany(keys);
+      return true;
+    }
     if (!this.health.degraded) {
-      if ((await this.guard('deleteMany', () => this.keyv.deleteMany([...keys]))) !== FAILED) return true;
+      if ((await this.guard('deleteMany', () => this.remove(keys))) !== FAILED) return true;
     }
     for (const key of keys) this.health.pending.add(key);
     this.capPending();
@@ -115,8 +132,12 @@ export class GuardedStore {
 
   /** Deletes one key (a model's generation token); a failure keeps it pending like a flush. */
   async delete(key: string): Promise<boolean> {
+    if (this.local) {
+      this.local.deleteMany([key]);
+      return true;
+    }
     if (!this.health.degraded) {
-      if ((await this.guard('delete', () => this.keyv.delete(key))) !== FAILED) return true;
+      if ((await this.guard('delete', () => this.remove([key]))) !== FAILED) return true;
     }
     this.health.pendingGenerations.add(key);
     return this.drain();
@@ -128,7 +149,7 @@ export class GuardedStore {
     while (health.draining) await health.draining;
     if (!health.degraded) return true;
     const keys = [...health.pending, ...health.pendingGenerations];
-    const attempt = this.guard('deleteMany', () => this.keyv.deleteMany(keys)).then((result) => result !== FAILED);
+    const attempt = this.guard('deleteMany', () => this.remove(keys)).then((result) => result !== FAILED);
     health.draining = attempt;
     const delivered = await attempt;
     health.draining = undefined;
@@ -146,6 +167,12 @@ export class GuardedStore {
       this.scheduleRetry();
     }
     return delivered && !health.degraded;
+  }
+
+  /** One deletion call: native UNLINKs on Redis, Keyv's deleteMany elsewhere. */
+  private async remove(keys: readonly string[]): Promise<unknown> {
+    if (this.unlink) return this.unlink(keys);
+    return keys.length === 1 ? this.keyv.delete(keys[0]!) : this.keyv.deleteMany([...keys]);
   }
 
   private scheduleRetry(): void {

@@ -31,5 +31,55 @@ export const DEFAULT_MAX_ENTRIES = 100_000;
  * serialization: the cache stores strings it encodes itself, so Keyv's JSON round trip would only cost time.
  */
 export function createMemoryStore(maxEntries = DEFAULT_MAX_ENTRIES): Keyv {
-  return new Keyv({ store: new BoundedMap<string, unknown>(maxEntries), serialize: undefined, deserialize: undefined });
+  const map = new BoundedMap<string, unknown>(maxEntries);
+  const keyv = new Keyv({ store: map, serialize: undefined, deserialize: undefined, useKeyPrefix: false });
+  ownMaps.set(keyv, map as BoundedMap<string, StoredEntry>);
+  return keyv;
+}
+
+/** How Keyv keeps an entry in a Map when it serializes nothing. */
+export interface StoredEntry {
+  readonly value: unknown;
+  readonly expires?: number;
+}
+
+const ownMaps = new WeakMap<Keyv, BoundedMap<string, StoredEntry>>();
+
+/**
+ * The map behind a Keyv made by `createMemoryStore`: it holds entries exactly as Keyv would (no serialization,
+ * no key prefix), so the cache may read and write it directly, without Keyv's promise per key.
+ */
+export function ownMapOf(keyv: Keyv): BoundedMap<string, StoredEntry> | undefined {
+  return ownMaps.get(keyv);
+}
+
+/** Synchronous access to an own map, in Keyv's entry format (Keyv reads what this writes, and back). */
+export class LocalMap {
+  private readonly map: BoundedMap<string, StoredEntry>;
+
+  constructor(map: BoundedMap<string, StoredEntry>) {
+    this.map = map;
+  }
+
+  peek(keys: readonly string[]): unknown[] {
+    const now = Date.now();
+    return keys.map((key) => {
+      const entry = this.map.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.expires !== undefined && entry.expires < now) {
+        this.map.delete(key);
+        return undefined;
+      }
+      return entry.value;
+    });
+  }
+
+  setMany(entries: readonly { key: string; value: unknown; ttl?: number }[]): void {
+    const now = Date.now();
+    for (const { key, value, ttl } of entries) this.map.set(key, ttl ? { value, expires: now + ttl } : { value });
+  }
+
+  deleteMany(keys: readonly string[]): void {
+    for (const key of keys) this.map.delete(key);
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
-import { decodeRecord, encodeRecord, encodeValue, type CacheRecord } from './codec.js';
+import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from './codec.js';
 import { readRows } from './db-read.js';
 import type { StoreEntry } from './guarded-store.js';
 import { entryKeys, generationKey, type EntryKeys, type KeyValue } from './keys.js';
@@ -35,11 +35,22 @@ interface Pending {
  */
 export function readThrough(modelClass: typeof Model, cache: ModelCache, column: string, values: readonly KeyValue[]): Promise<Lookup[]> {
   const flights = flightsOf(cache.store.keyv);
-  const lookups: Promise<Lookup>[] = [];
+  const lookups: (Lookup | Promise<Lookup>)[] = [];
   const batch = new Map<string, Pending>();
+  // A store in this process's memory answers at once: a hit needs no flight and no promise of its own.
+  const local = cache.store.degraded ? undefined : cache.store.local;
+  const genKey = generationKey(cache.space);
   for (const value of values) {
     const keys = entryKeys(cache.space, column, value);
     let flight = flights.get(keys.value);
+    if (!flight && local) {
+      const [generation, guard, raw] = local.peek([genKey, keys.guard, keys.value]);
+      const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
+      if (record) {
+        lookups.push(record.row);
+        continue;
+      }
+    }
     if (!flight) {
       let pending!: Pending;
       flight = new Promise<Lookup>((resolve, reject) => {
@@ -64,6 +75,11 @@ export function readThrough(modelClass: typeof Model, cache: ModelCache, column:
   return Promise.all(lookups);
 }
 
+/** The record, if both its stamps are the current tokens. */
+function valid(record: CacheRecord | undefined, generation: string | undefined, guard: string | undefined): CacheRecord | undefined {
+  return record && generation !== undefined && record.generation === generation && record.guard === guard ? record : undefined;
+}
+
 /**
  * The race guard. Every fill is stamped with the model's generation token and the key's guard token as they
  * stood before the DB read; a flush deletes the guard (and flushAll the generation). A record counts only while
@@ -75,7 +91,7 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
     const found = await readRows(modelClass, column, batch.map((p) => p.value));
-    batch.forEach((pending, i) => pending.resolve(found[i] ? encodeValue(found[i]!.row.$toDatabaseJson()) : null));
+    batch.forEach((pending, i) => pending.resolve(found[i] ? encodeRow(found[i]!.row.$toDatabaseJson()) : null));
     return;
   }
   const genKey = generationKey(cache.space);
@@ -84,8 +100,8 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   const misses: { pending: Pending; guard: string | undefined }[] = [];
   batch.forEach((pending, i) => {
     const guard = asToken(raw?.[1 + 2 * i]);
-    const record = decodeRecord(raw?.[2 + 2 * i]);
-    if (record && generation !== undefined && record.generation === generation && record.guard === guard) {
+    const record = valid(decodeRecord(raw?.[2 + 2 * i]), generation, guard);
+    if (record) {
       pending.resolve(record.row);
     } else {
       misses.push({ pending, guard });
@@ -114,7 +130,7 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   const fills: StoreEntry[] = [];
   const results = misses.map((miss, i): Lookup => {
     const hit = found[i];
-    const row = hit ? encodeValue(hit.row.$toDatabaseJson()) : null;
+    const row = hit ? encodeRow(hit.row.$toDatabaseJson()) : null;
     const cacheable = hit ? hit.exact : miss.pending.keys.missCacheable;
     if (storable && cacheable) {
       fills.push({

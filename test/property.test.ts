@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { raw } from 'objection';
 import { CountingKeyv, makePostClass, POSTS_DDL } from './helpers/fixture.js';
 import { makeKnex, UNIQUE_VIOLATION } from './helpers/databases.js';
-import { forEachSetup, makeStore, useStores } from './helpers/stores.js';
+import { createMemoryStore } from 'objection-cache';
+import { CONSISTENCY_SETUPS, forEachStore, makeStore, useStores } from './helpers/stores.js';
 
 useStores(test);
 
@@ -40,12 +41,12 @@ const step = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('transaction' as const), writes: fc.array(write, { maxLength: 4 }), rollback: fc.boolean() }) },
 );
 
-forEachSetup(test, 'random reads, writes and transactions never leave a cached read that differs from the DB', async (t, kind, db) => {
+forEachStore(test, 'random reads, writes and transactions never leave a cached read that differs from the DB', async (t, kind, db) => {
   let runs = 0;
   // One database per test; each run starts from the same two rows.
   const knex = await makeKnex(t, db);
   // On Redis one connection serves every run; each run gets a prefix of its own.
-  const shared = kind === 'memory' ? undefined : await makeStore(t, kind);
+  const shared = kind === 'memory' ? undefined : kind === 'local' ? createMemoryStore() : await makeStore(t, kind);
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
       runs++;
@@ -151,4 +152,4 @@ forEachSetup(test, 'random reads, writes and transactions never leave a cached r
     { numRuns: db === 'postgres' ? 100 : 200 },
   );
   t.is(runs, db === 'postgres' ? 100 : 200);
-});
+}, [...CONSISTENCY_SETUPS, { store: 'local', db: 'sqlite' }]);

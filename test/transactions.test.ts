@@ -24,11 +24,10 @@ const styles: [string, (s: Setup, body: (trx: Knex.Transaction) => Promise<void>
 ];
 
 for (const [style, run] of styles) {
-  test(`${style}: the flush waits for the commit, and the caller's await waits for the flush`, async (t) => {
-    const s = await twoConnections(t);
+  forEachSetup(test, `${style}: the flush waits for the commit, and the caller's await waits for the flush`, async (t, kind, db) => {
+    const s = await twoConnections(t, kind, db);
     await s.Reader.get('post-1');
-    const slowFlush = gate();
-    const flushStarted = gate();
+    let hold: { started: Promise<void>; release(): void } | undefined;
     let returned = false;
     const transaction = run(s, async (trx) => {
       await s.Writer.query(trx).patch({ title: 'new' }).where('id', 1);
@@ -36,21 +35,17 @@ for (const [style, run] of styles) {
       // A reader outside the transaction refills from the committed (old) row meanwhile.
       await s.Reader.flush({ id: 1, slug: 'post-1', name: 'Post 1' });
       t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
-      // From here on, the store's deleteMany is slow: the commit's flush will hang until the test lets it go.
-      const deleteMany = s.store.deleteMany.bind(s.store);
-      s.store.deleteMany = async (keys: string[]) => {
-        flushStarted.open();
-        await slowFlush.promise;
-        return deleteMany(keys);
-      };
+      // From here on, deletions wait: the commit's flush will hang until the test lets it go.
+      hold = s.store.holdDeletes();
     }).then(() => {
       returned = true;
     });
-    await flushStarted.promise;
+    while (!hold) await new Promise((resolve) => setImmediate(resolve));
+    await hold.started;
     // Give every other continuation many turns of the event loop (setImmediate yields, it does not time anything).
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
     t.false(returned, 'the transaction has committed but its caller has not resumed: the flush is under way');
-    slowFlush.open();
+    hold.release();
     await transaction;
     t.is((await s.Reader.get('post-1'))?.title, 'new', 'the refill made during the transaction is gone');
   });
@@ -123,18 +118,14 @@ forEachSetup(test, 'a savepoint rolled back inside a committed transaction: the 
 forEachSetup(test, 'a write outside any transaction flushes once, before its await returns', async (t, kind, db) => {
   const f = await makeFixture(t, { kind, db });
   await f.Post.get('post-1');
-  const slowFlush = gate();
-  const deleteMany = f.store.deleteMany.bind(f.store);
-  let flushed = false;
-  f.store.deleteMany = async (keys: string[]) => {
-    await slowFlush.promise;
-    const result = await deleteMany(keys);
-    flushed = true;
-    return result;
-  };
-  const write = f.Post.query().patch({ title: 'now' }).where('id', 1).then(() => flushed);
-  slowFlush.open();
-  t.true(await write, 'the write resolved after its flush finished');
+  const hold = f.store.holdDeletes();
+  let returned = false;
+  const write = f.Post.query().patch({ title: 'now' }).where('id', 1).then(() => (returned = true));
+  await hold.started;
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.false(returned, 'the write waits for its flush');
+  hold.release();
+  await write;
   t.is(f.store.calls.deleteMany, 1);
 });
 

@@ -6,11 +6,67 @@ export class CountingKeyv extends Keyv {
   keysDeleted: string[][] = [];
   /** The ttl of every entry written through setMany, by key. */
   ttls = new Map<string, number | undefined>();
-  failing = false;
+  private failingNow = false;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's constructor overloads, passed through
+  constructor(store?: any, options?: any) {
+    super(store, options);
+    // Deletions are counted through Keyv's preDelete hook: Keyv's own delete/deleteMany announce themselves there,
+    // and so does the cache's native UNLINK path for @keyv/redis, which does not go through deleteMany.
+    this.hooks.addHandler('preDelete', (data: { key: string | string[] }) => {
+      const strip = (key: string) => (this.namespace && key.startsWith(`${this.namespace}:`) ? key.slice(this.namespace.length + 1) : key);
+      if (Array.isArray(data.key)) {
+        this.count('deleteMany');
+        this.keysDeleted.push(data.key.map(strip));
+      } else {
+        this.count('delete');
+      }
+    });
+  }
+
+  /** Every call fails while set, whichever way it reaches the store (Keyv's methods or the adapter's client). */
+  get failing(): boolean {
+    return this.failingNow;
+  }
+  set failing(value: boolean) {
+    this.failingNow = value;
+    const adapter = this.store as { getClient?: () => Promise<unknown>; realGetClient?: () => Promise<unknown> };
+    if (typeof adapter.getClient !== 'function') return;
+    adapter.realGetClient ??= adapter.getClient;
+    adapter.getClient = value ? () => Promise.reject(new Error('store down (client)')) : adapter.realGetClient;
+  }
+
+  private deleteHold: (() => Promise<void>) | undefined;
+
+  /**
+   * From now on every deletion waits until `release()`: `started` resolves when the first one is waiting. Holds
+   * Keyv's delete/deleteMany and, for @keyv/redis, the adapter's client (the cache's native UNLINK path), so no
+   * store read may be made while a hold is on.
+   */
+  holdDeletes(): { started: Promise<void>; release(): void } {
+    let open!: () => void;
+    const started = new Promise<void>((resolve) => (open = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const hold = async () => {
+      open();
+      await released;
+    };
+    this.deleteHold = hold;
+    const adapter = this.store as { getClient?: () => Promise<unknown> };
+    if (typeof adapter.getClient === 'function') {
+      const getClient = adapter.getClient;
+      adapter.getClient = async function (this: unknown) {
+        await hold();
+        return getClient.call(this);
+      };
+    }
+    return { started, release };
+  }
 
   private count(name: string): void {
     this.calls[name] = (this.calls[name] ?? 0) + 1;
-    if (this.failing) throw new Error(`store down (${name})`);
+    if (this.failingNow && name !== 'delete' && name !== 'deleteMany') throw new Error(`store down (${name})`);
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's overloads, passed through
@@ -32,12 +88,13 @@ export class CountingKeyv extends Keyv {
     return super.setMany(...args);
   }
   override async delete(...args: Parameters<Keyv['delete']>): Promise<boolean> {
-    this.count('delete');
+    await this.deleteHold?.();
+    if (this.failingNow) throw new Error('store down (delete)');
     return super.delete(...args);
   }
   override async deleteMany(keys: string[]): Promise<boolean> {
-    this.count('deleteMany');
-    this.keysDeleted.push(keys);
+    await this.deleteHold?.();
+    if (this.failingNow) throw new Error('store down (deleteMany)');
     return super.deleteMany(keys);
   }
   resetCounts(): void {

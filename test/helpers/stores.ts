@@ -8,8 +8,11 @@ import { stopPostgres, type DbKind } from './databases.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 
-/** Where a test's cache lives: the in-memory Keyv, one redis-server, or a three-master Redis Cluster. */
-export type StoreKind = 'memory' | 'redis' | 'cluster';
+/**
+ * Where a test's cache lives: a (counting) in-memory Keyv, one redis-server, or a three-master Redis Cluster;
+ * `local` is the library's own memory store, which the cache reads synchronously (no store calls to count).
+ */
+export type StoreKind = 'memory' | 'redis' | 'cluster' | 'local';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'redis', 'cluster'];
 
 let redis: Promise<RedisServer> | undefined;
@@ -38,6 +41,7 @@ export function redisCluster(): Promise<RedisCluster> {
 /** A counting Keyv of the given kind, disconnected when the test ends. */
 export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace = `t${randomBytes(4).toString('hex')}`): Promise<CountingKeyv> {
   if (kind === 'memory') return new CountingKeyv();
+  if (kind === 'local') throw new Error('the local store is made with createMemoryStore(), not through makeStore()');
   const adapter =
     kind === 'redis'
       ? new KeyvRedis((await redisServer()).url)
