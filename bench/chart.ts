@@ -2,34 +2,45 @@ import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { Row } from './run.js';
 
-/** Median latency per case and baseline (bars; p99 as a tick), one panel per store, as SVG drawn by Vega-Lite in Node. */
+/**
+ * Latency per case and baseline, one panel per store: a bar to the median, a tick at p99, on a log scale shared
+ * by both panels. Vega-Lite compiles the spec and Vega draws it to SVG in Node, with no browser.
+ */
 export async function renderChart(rows: readonly Row[]): Promise<string> {
-  const values = rows.map((r) => ({ store: r.store, name: r.name, kind: r.kind === 'case' ? 'objection-cache' : 'baseline', p50: Math.max(r.p50, 1e-4), p99: Math.max(r.p99, 1e-4) }));
-  const spec: vegaLite.TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: 'Latency per operation (ms, log scale): bar = p50, tick = p99',
-    data: { values },
-    facet: { row: { field: 'store', type: 'nominal', title: null } },
-    spec: {
-      width: 520,
-      layer: [
-        {
-          mark: 'bar',
-          encoding: {
-            y: { field: 'name', type: 'nominal', sort: null, title: null },
-            x: { field: 'p50', type: 'quantitative', scale: { type: 'log' }, title: 'ms' },
-            color: { field: 'kind', type: 'nominal', scale: { domain: ['objection-cache', 'baseline'], range: ['#2f6fdf', '#b0b0b0'] }, title: null },
-          },
-        },
-        {
-          mark: { type: 'tick', color: '#222', thickness: 2 },
-          encoding: { y: { field: 'name', type: 'nominal', sort: null }, x: { field: 'p99', type: 'quantitative' } },
-        },
-      ],
+  const values = rows.map((r) => ({
+    store: r.store,
+    name: r.name,
+    kind: r.kind === 'case' ? 'objection-cache' : 'baseline',
+    p50: Math.max(r.p50, 1e-4),
+    p99: Math.max(r.p99, 1e-4),
+  }));
+  const panel = (store: string) => ({
+    title: `${store} store`,
+    width: 560,
+    transform: [{ filter: { field: 'store', equal: store } }],
+    encoding: {
+      y: { field: 'name', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
     },
-    resolve: { scale: { y: 'independent' } },
+    layer: [
+      {
+        mark: 'bar',
+        encoding: {
+          x: { field: 'p50', type: 'quantitative', scale: { type: 'log', domain: [0.001, 200] }, title: 'ms per operation (log scale): bar p50, tick p99' },
+          // a log scale has no zero: bars start at the left edge of the domain
+          x2: { datum: 0.001 },
+          color: { field: 'kind', type: 'nominal', scale: { domain: ['objection-cache', 'baseline'], range: ['#2f6fdf', '#b8b8b8'] }, title: null },
+        },
+      },
+      { mark: { type: 'tick', color: '#222', thickness: 2 }, encoding: { x: { field: 'p99', type: 'quantitative' } } },
+    ],
+  });
+  const stores = [...new Set(values.map((v) => v.store))];
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    data: { values },
+    vconcat: stores.map(panel),
     config: { font: 'sans-serif' },
-  };
+  } as vegaLite.TopLevelSpec;
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   return view.toSVG();
 }
