@@ -8,16 +8,16 @@ import type { Row } from './run.js';
  */
 export async function renderChart(rows: readonly Row[]): Promise<string> {
   const values = rows.map((r) => ({
-    store: r.store,
+    panel: `${r.store} store, ${r.db}`,
     name: r.name,
     kind: r.kind === 'case' ? 'objection-cache' : 'baseline',
     p50: Math.max(r.p50, 1e-4),
     p99: Math.max(r.p99, 1e-4),
   }));
-  const panel = (store: string) => ({
-    title: `${store} store`,
+  const panel = (title: string) => ({
+    title,
     width: 560,
-    transform: [{ filter: { field: 'store', equal: store } }],
+    transform: [{ filter: { field: 'panel', equal: title } }],
     encoding: {
       y: { field: 'name', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
     },
@@ -25,7 +25,7 @@ export async function renderChart(rows: readonly Row[]): Promise<string> {
       {
         mark: 'bar',
         encoding: {
-          x: { field: 'p50', type: 'quantitative', scale: { type: 'log', domain: [0.001, 200] }, title: 'ms per operation (log scale): bar p50, tick p99' },
+          x: { field: 'p50', type: 'quantitative', scale: { type: 'log', domain: [0.001, 300] }, title: 'ms per operation (log scale): bar p50, tick p99' },
           // a log scale has no zero: bars start at the left edge of the domain
           x2: { datum: 0.001 },
           color: { field: 'kind', type: 'nominal', scale: { domain: ['objection-cache', 'baseline'], range: ['#2f6fdf', '#b8b8b8'] }, title: null },
@@ -34,7 +34,7 @@ export async function renderChart(rows: readonly Row[]): Promise<string> {
       { mark: { type: 'tick', color: '#222', thickness: 2 }, encoding: { x: { field: 'p99', type: 'quantitative' } } },
     ],
   });
-  const stores = [...new Set(values.map((v) => v.store))];
+  const stores = [...new Set(values.map((v) => v.panel))];
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     data: { values },

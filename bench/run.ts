@@ -16,6 +16,7 @@ import Keyv from 'keyv';
 import { Model } from 'objection';
 import { CachedModel, createMemoryStore } from 'objection-cache';
 import { Bench } from 'tinybench';
+import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { renderChart } from './chart.js';
 
@@ -25,50 +26,82 @@ const MIXED_OPS = Number(process.env.BENCH_MIXED_OPS ?? 20_000);
 const here = import.meta.dirname;
 
 // ---------------------------------------------------------------- data
-async function openData(): Promise<Knex> {
+const POSTS = (table: Knex.CreateTableBuilder) => {
+  table.increments('id');
+  table.string('slug').notNullable().unique();
+  table.string('name').notNullable().unique();
+  table.string('title').notNullable();
+  table.text('body').notNullable();
+  table.integer('views').notNullable().defaultTo(0);
+};
+
+async function seed(knex: Knex, batch: number): Promise<void> {
+  await knex.schema.dropTableIfExists('posts');
+  await knex.schema.createTable('posts', POSTS);
+  await knex.transaction(async (trx) => {
+    for (let i = 1; i <= ROWS; i += batch) {
+      const rows = Array.from({ length: Math.min(batch, ROWS - i + 1) }, (_, j) => ({
+        slug: `post-${i + j}`,
+        name: `Post ${i + j}`,
+        title: `Title ${i + j}`,
+        body: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(4),
+      }));
+      await trx('posts').insert(rows);
+    }
+  });
+}
+
+/** The SQLite file, made once and kept in bench/data (100,000 rows take a few seconds to write). */
+async function openSqlite(): Promise<Knex> {
   mkdirSync(join(here, 'data'), { recursive: true });
   const file = join(here, 'data', 'posts.sqlite');
   const fresh = !existsSync(file);
   const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
   if (fresh || Number((await knex('posts').count('* as n').catch(() => [{ n: 0 }]))[0]!.n) !== ROWS) {
-    await knex.schema.dropTableIfExists('posts');
-    await knex.schema.createTable('posts', (table) => {
-      table.increments('id');
-      table.string('slug').notNullable().unique();
-      table.string('name').notNullable().unique();
-      table.string('title').notNullable();
-      table.text('body').notNullable();
-      table.integer('views').notNullable().defaultTo(0);
-    });
-    await knex.transaction(async (trx) => {
-      // knex writes a multi-row insert on SQLite as a compound SELECT, limited to 500 terms
-      for (let i = 1; i <= ROWS; i += 400) {
-        const batch = Array.from({ length: Math.min(400, ROWS - i + 1) }, (_, j) => ({
-          slug: `post-${i + j}`,
-          name: `Post ${i + j}`,
-          title: `Title ${i + j}`,
-          body: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(4),
-        }));
-        await trx('posts').insert(batch);
-      }
-    });
+    // knex writes a multi-row insert on SQLite as a compound SELECT, limited to 500 terms
+    await seed(knex, 400);
   }
   await knex.raw('PRAGMA journal_mode = WAL');
   return knex;
 }
 
-const knex = await openData();
-let dbQueries = 0;
-knex.on('query', () => dbQueries++);
+/** A throwaway PostgreSQL cluster on loopback, as the tests start it, seeded with the same rows. */
+async function openPostgres(): Promise<{ knex: Knex; server: Postgres } | undefined> {
+  let server: Postgres;
+  try {
+    server = await startPostgres();
+  } catch (error) {
+    console.warn(`PostgreSQL cases skipped: ${String(error)}`);
+    return undefined;
+  }
+  const connection = { host: '127.0.0.1', port: server.port, user: 'postgres' };
+  const admin = knexPkg({ client: 'pg', connection: { ...connection, database: 'postgres' } });
+  await admin.raw('create database bench');
+  await admin.destroy();
+  const knex = knexPkg({ client: 'pg', connection: { ...connection, database: 'bench' }, pool: { min: 1, max: 10 } });
+  await seed(knex, 1000);
+  return { knex, server };
+}
 
-class Plain extends Model {
+class PlainPost extends Model {
   static override tableName = 'posts';
   declare id: number;
   declare slug: string;
   declare title: string;
   declare views: number;
 }
-Plain.knex(knex);
+
+// The database the cases run on now, with its query counter.
+let db = 'sqlite';
+let knex: Knex;
+let Plain: typeof PlainPost;
+let dbQueries = 0;
+function useDatabase(name: string, connection: Knex): void {
+  db = name;
+  knex = connection;
+  knex.on('query', () => dbQueries++);
+  Plain = PlainPost.bindKnex(knex);
+}
 
 // ---------------------------------------------------------------- redis
 let redis: RedisServer | undefined;
@@ -90,6 +123,7 @@ async function redisCommandCount(): Promise<number> {
 // ---------------------------------------------------------------- measuring
 export interface Row {
   store: string;
+  db: string;
   kind: 'case' | 'baseline';
   name: string;
   opsPerSec: number;
@@ -117,29 +151,30 @@ async function measure(store: string, kind: Row['kind'], task: Task): Promise<Ro
   const result = bench.tasks[0]!.result;
   if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
   const runs = task.countRuns ?? 20;
-  let db = 0;
+  let queries = 0;
   let commands = 0;
   for (let i = 0; i < runs; i++) {
     await task.beforeEach?.();
     const db0 = dbQueries;
     const c0 = await redisCommandCount();
     await task.fn();
-    db += dbQueries - db0;
+    queries += dbQueries - db0;
     commands += (await redisCommandCount()) - c0;
   }
   const row: Row = {
     store,
+    db,
     kind,
     name: task.name,
     opsPerSec: result.throughput.mean,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    dbPerOp: db / runs,
+    dbPerOp: queries / runs,
     redisPerOp: store === 'redis' ? commands / runs : null,
     ratios: {},
   };
   rows.push(row);
-  console.log(`${store.padEnd(6)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
+  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
   return row;
 }
 
@@ -165,6 +200,7 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
   latencies.sort();
   const row: Row = {
     store,
+    db,
     kind,
     name,
     opsPerSec: (ops / elapsed) * 1000,
@@ -175,7 +211,7 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
     ratios: {},
   };
   rows.push(row);
-  console.log(`${store.padEnd(6)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
+  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
   return row;
 }
 
@@ -204,8 +240,8 @@ function zipf(n: number, s: number, seed: number): () => number {
 
 // ---------------------------------------------------------------- one store
 async function runStore(store: 'memory' | 'redis'): Promise<void> {
-  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv('bench');
-  class Post extends CachedModel(Model, { store: keyv, prefix: 'bench', ttl: 3_600_000, missTtl: 3_600_000 }) {
+  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv(`bench-${db}`);
+  class Post extends CachedModel(Model, { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000 }) {
     static override tableName = 'posts';
     static override cacheKeys = ['slug', 'name'];
     declare id: number;
@@ -216,7 +252,7 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   Post.knex(knex);
 
   // The hand-written cache-aside of the low-level API tutorial: get, and on a miss query and set.
-  const hand = store === 'memory' ? new Keyv() : await redisKeyv('hand');
+  const hand = store === 'memory' ? new Keyv() : await redisKeyv(`hand-${db}`);
   const handGet = async (slug: string) => {
     let post = await hand.get(slug);
     if (post === undefined) {
@@ -233,7 +269,7 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
         : bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: redis!.port } })),
     },
   });
-  const bentoGet = (slug: string) => bento.getOrSet({ key: `b:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
+  const bentoGet = (slug: string) => bento.getOrSet({ key: `b:${db}:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
 
   let counter = 0;
   const cold = () => `post-${1 + (counter++ % ROWS)}`;
@@ -262,7 +298,7 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     name: 'bentocache getOrSet cold',
     beforeEach: async () => {
       bentoSlug = cold();
-      await bento.delete({ key: `b:${bentoSlug}` });
+      await bento.delete({ key: `b:${db}:${bentoSlug}` });
     },
     fn: () => bentoGet(bentoSlug),
   });
@@ -346,7 +382,7 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   const mixedBento = await measureWorkload(store, 'baseline', 'mixed: bentocache', MIXED_OPS, 64,
     workload(bentoGet, async (slug) => {
       await patchTitle(slug);
-      await bento.delete({ key: `b:${slug}` });
+      await bento.delete({ key: `b:${db}:${slug}` });
     }));
   const mixed = await measureWorkload(store, 'case', 'mixed: objection-cache', MIXED_OPS, 64,
     workload((slug) => Post.get(slug), (slug) => Post.query().patch({ title: `m${counter++}` }).where('slug', slug)));
@@ -379,19 +415,25 @@ async function redisKeyv(namespace: string): Promise<Keyv> {
 
 // ---------------------------------------------------------------- run, report
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-console.log(`objection-cache benchmark: ${ROWS.toLocaleString('en')} posts in SQLite (better-sqlite3), ${machine}\n`);
-await runStore('memory');
-if (redis) await runStore('redis');
+console.log(`objection-cache benchmark: ${ROWS.toLocaleString('en')} posts, ${machine}\n`);
+const sqlite = await openSqlite();
+const postgres = await openPostgres();
+for (const [name, connection] of [['sqlite', sqlite], ['postgres', postgres?.knex]] as const) {
+  if (!connection) continue;
+  useDatabase(name, connection);
+  await runStore('memory');
+  if (redis) await runStore('redis');
+}
 
 const md = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; SQLite file of ${ROWS.toLocaleString('en')} posts${redis ? ', redis-server on loopback' : ''}.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; ${ROWS.toLocaleString('en')} posts in a SQLite file${postgres ? ' and in PostgreSQL on loopback' : ''}${redis ? ', redis-server on loopback' : ''}.`,
   '',
-  '| store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | × uncached | × hand-written | × bentocache |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| db | store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | × uncached | × hand-written | × bentocache |',
+  '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => {
     const x = (label: string) => (r.ratios[label] === undefined ? '' : `${r.ratios[label]!.toFixed(2)}`);
     const name = r.kind === 'baseline' ? `*${r.name}*` : `**${r.name}**`;
-    return `| ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
+    return `| ${r.db} | ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
   }),
   '',
   'Ratios are ops/s of the case over ops/s of the baseline doing the same work (above 1: faster). Baselines are in italics.',
@@ -403,4 +445,6 @@ console.log(`\n${md}\n\nwrote bench/results.json, bench/results.md, bench/latenc
 
 await info?.quit();
 await redis?.stop();
-await knex.destroy();
+await sqlite.destroy();
+await postgres?.knex.destroy();
+await postgres?.server.stop();
