@@ -30,8 +30,9 @@ interface Pending {
 }
 
 /**
- * Reads `values` of `column` through the cache: one store read for all of them, one DB query for all that
- * missed, one store write for the fills. Values already being filled by another caller join that fill.
+ * Reads `values` of `column` through the cache: one store read for all of them; for those that missed, one
+ * store write of any missing tokens, one DB query and one store write of the fills. Values already being
+ * filled by another caller join that fill.
  */
 export function readThrough(modelClass: typeof Model, cache: ModelCache, column: string, values: readonly KeyValue[]): Promise<Lookup[]> {
   const flights = flightsOf(cache.store.keyv);
