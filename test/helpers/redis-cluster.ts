@@ -67,7 +67,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       for (let attempt = 0; ; attempt++) {
         const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info']);
         if (stdout.includes('cluster_state:ok')) break;
-        if (attempt > 200) throw new Error(`cluster node ${port} never became ok:\n${stdout}`);
+        if (attempt > 800) throw new Error(`cluster node ${port} never became ok:\n${stdout}`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     }
