@@ -29,6 +29,10 @@ class StoreHealth {
   retryTimer: NodeJS.Timeout | undefined;
   retryDelay = RETRY_FIRST_MS;
   draining: Promise<boolean> | undefined;
+  /** The last call failed: until one succeeds, calls go one at a time (see GuardedStore.guard). */
+  failing = false;
+  /** While failing, the one call under way; every other call fails at once instead of waiting out its timeout. */
+  probe: Promise<unknown> | undefined;
 
   get degraded(): boolean {
     return this.pending.size > 0 || this.pendingGenerations.size > 0;
@@ -197,27 +201,39 @@ export class GuardedStore {
     health.pending.clear();
   }
 
-  /** Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile. */
+  /**
+   * Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile.
+   * After a failure the store is probed, not queued on: one call goes through and the others fail at once (the
+   * DB answers them), so an outage costs one timeout at a time rather than one per request. The first call that
+   * succeeds closes the breaker.
+   */
   private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | typeof FAILED> {
-    const errorsBefore = this.health.errors;
+    const health = this.health;
+    if (health.failing && health.probe) return FAILED;
+    const errorsBefore = health.errors;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = setTimeout(() => resolve(TIMED_OUT), this.timeout);
       timer.unref();
     });
+    const attempt = Promise.race([call(), expired]);
+    if (health.failing) health.probe = attempt;
+    let result: T | typeof FAILED = FAILED;
     try {
-      const outcome = await Promise.race([call(), expired]);
+      const outcome = await attempt;
       if (outcome === TIMED_OUT) {
         report(this.onError, new Error(`store ${operation} timed out after ${this.timeout} ms`), operation, this.model);
-        return FAILED;
+      } else if (health.errors === errorsBefore) {
+        result = outcome;
       }
-      return this.health.errors === errorsBefore ? outcome : FAILED;
     } catch (error) {
       report(this.onError, error, operation, this.model);
-      return FAILED;
     } finally {
       clearTimeout(timer);
+      if (health.probe === attempt) health.probe = undefined;
     }
+    health.failing = result === FAILED;
+    return result;
   }
 }
 

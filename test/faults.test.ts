@@ -117,3 +117,27 @@ test.serial('a writer cut off from a Redis that keeps its data: the flush is del
   t.is((await B.get('post-3'))?.title, 'A wrote this');
   t.is((await f.knex('posts').where('id', 3).first()).title, 'A wrote this');
 });
+
+test.serial('during an outage one call probes the store and the others go straight to the DB', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const { f, A, errors } = await twoProcesses(t, redis);
+  const store = A.cacheMixinOptions.store as CountingKeyv;
+  await A.get('post-1');
+  process.kill(redis.process.pid!, 'SIGSTOP');
+  t.teardown(() => void process.kill(redis.process.pid!, 'SIGCONT'));
+  t.is((await A.get('post-1'))?.title, 'Title 1'); // times out: the breaker opens
+  store.resetCounts();
+  f.reset();
+  const slugs = ['post-1', 'post-2', 'post-3', 'nope', 'post-2'];
+  const rows = await Promise.all(slugs.map((slug) => A.get(slug)));
+  t.deepEqual(rows.map((row) => row?.slug), ['post-1', 'post-2', 'post-3', undefined, 'post-2']);
+  t.is(store.calls.getMany, 1, 'one probe reached the store; the other lookups did not wait for it');
+  t.is(errors.filter((e) => e.startsWith('A getMany')).length, 2, 'the first timeout and the probe');
+  process.kill(redis.process.pid!, 'SIGCONT');
+  t.is((await A.get('post-1'))?.title, 'Title 1');
+  store.resetCounts();
+  f.reset();
+  t.is((await A.get('post-1'))?.title, 'Title 1');
+  t.is(f.selects().length, 0, 'the breaker closed on the first call that got through');
+});
