@@ -3,12 +3,15 @@ import type { Model, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushKeys, flushModel, rowKeys } from './flush.js';
 import type { KeyValue } from './keys.js';
 import { assertArray, lookup } from './lookup.js';
-import { modelCache, type CachedClass } from './model-config.js';
+import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import type { CacheOptions } from './options.js';
 import * as hooks from './write-hooks.js';
 
 type Constructor<M> = new () => M;
 type HookArgs = StaticHookArguments<Model>;
+
+const primaryColumn = (cache: ModelCache) => cache.primaryColumn;
+const idColumn = (cache: ModelCache) => cache.idColumn;
 
 /** The statics `CachedModel()` adds to a model class. */
 export interface CachedModelStatics {
@@ -78,13 +81,13 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
     static async get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, modelCache(modelClass).primaryColumn, [key], trx))[0];
+      return (await lookup<M>(modelClass, primaryColumn, [key], trx))[0];
     }
 
     /** The row with this id. */
     static async getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, modelCache(modelClass).idColumn, [id], trx))[0];
+      return (await lookup<M>(modelClass, idColumn, [id], trx))[0];
     }
 
     /** The row whose `column` (a cache key or the id column) is `value`. */
@@ -101,7 +104,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     static async getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]> {
       const modelClass = this as unknown as CachedClass;
       assertArray(modelClass, 'getMany', keys);
-      return lookup<M>(modelClass, modelCache(modelClass).primaryColumn, keys, trx);
+      return lookup<M>(modelClass, primaryColumn, keys, trx);
     }
 
     /** The rows for `values` of `column`, aligned with `values`: one store read, at most one DB query. */

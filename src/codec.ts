@@ -7,6 +7,9 @@
  * `__proto__` as an own property, as JSON.parse does, so a cached JSON column cannot change any prototype.
  */
 
+/** Set while encoding when a tag was written (see `tag`); read by `encodeRow`. */
+let tagsWritten = false;
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function encodeValue(value: unknown): Json {
@@ -102,9 +105,6 @@ export function encodeRow(row: object): EncodedRow {
   const json = JSON.stringify(encodeValue(row));
   return { json, tagged: tagsWritten };
 }
-
-/** Set while encoding when a tag was written (see `tag`). */
-let tagsWritten = false;
 
 /**
  * A record is `generation \n guard \n t|p|m \n json`: tokens are base64url, so the stamps can be checked without

@@ -5,14 +5,7 @@ import { flightsOf } from './read-through.js';
 
 /** The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds. */
 export function rowKeys(cache: ModelCache, row: object): string[] {
-  const keys: string[] = [];
-  for (const column of cache.keyColumns) {
-    const value = rowKeyValue((row as Record<string, unknown>)[column]);
-    if (value === undefined) continue;
-    const entry = entryKeys(cache.space, column, value);
-    keys.push(entry.value, entry.guard);
-  }
-  return keys;
+  return cache.keyColumns.flatMap((column) => columnKeys(cache, column, (row as Record<string, unknown>)[column]));
 }
 
 /** The value and guard keys of one (column, value) pair, or none where the value cannot be a key. */

@@ -2,7 +2,7 @@ import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { GuardedStore } from './guarded-store.js';
 import { makeKeySpace, type KeySpace } from './keys.js';
-import { resolveOptions, type CacheOptions } from './options.js';
+import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
 export interface CacheStatics {
@@ -68,7 +68,7 @@ export function modelCache(modelClass: CachedClass): ModelCache {
   return cache;
 }
 
-function build(modelClass: CachedClass, options: ReturnType<typeof resolveOptions>): ModelCache {
+function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
   const name = modelClass.name || 'Model';
   const table = modelClass.tableName;
   if (typeof table !== 'string' || table === '') {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from './codec.js';
-import { readRows } from './db-read.js';
+import { readRows, type Found } from './db-read.js';
 import type { StoreEntry } from './guarded-store.js';
 import { entryKeys, generationKey, type EntryKeys, type KeyValue } from './keys.js';
 import type { ModelCache } from './model-config.js';
@@ -92,7 +92,7 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
     const found = await readRows(modelClass, column, batch.map((p) => p.value));
-    batch.forEach((pending, i) => pending.resolve(found[i] ? encodeRow(found[i]!.row.$toDatabaseJson()) : null));
+    batch.forEach((pending, i) => pending.resolve(encodeFound(found[i])));
     return;
   }
   const genKey = generationKey(cache.space);
@@ -131,7 +131,7 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   const fills: StoreEntry[] = [];
   const results = misses.map((miss, i): Lookup => {
     const hit = found[i];
-    const row = hit ? encodeRow(hit.row.$toDatabaseJson()) : null;
+    const row = encodeFound(hit);
     const cacheable = hit ? hit.exact : miss.pending.keys.missCacheable;
     if (storable && cacheable) {
       fills.push({
@@ -144,6 +144,11 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   });
   if (fills.length > 0) await store.setMany(fills);
   misses.forEach((miss, i) => miss.pending.resolve(results[i]!));
+}
+
+/** The row as the cache keeps it: its DB form (what `fromDatabaseJson` takes back), encoded. */
+function encodeFound(found: Found | undefined): Lookup {
+  return found ? encodeRow(found.row.$toDatabaseJson()) : null;
 }
 
 function asToken(raw: unknown): string | undefined {
