@@ -1,10 +1,12 @@
 import type Keyv from 'keyv';
-import type { Model, StaticHookArguments, TransactionOrKnex } from 'objection';
+import type { Model, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushKeys, flushModel, rowKeys } from './flush.js';
 import type { KeyValue } from './keys.js';
 import { assertArray, lookup } from './lookup.js';
 import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import type { CacheOptions } from './options.js';
+import { cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
+import { tableVersionKey, versionJoinTable } from './table-registry.js';
 import * as hooks from './write-hooks.js';
 
 type Constructor<M> = new () => M;
@@ -19,7 +21,9 @@ export interface CachedModelStatics {
   cacheTtl?: number;
   cacheMissTtl?: number;
   cacheVersion?: string | number;
-  cacheStore?: Keyv;
+  cacheQueries?: boolean;
+  /** The Keyv this model's entries live in (set it to give the model a store of its own). */
+  cacheStore: Keyv;
   readonly cacheMixinOptions: CacheOptions;
   get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
   getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
@@ -33,10 +37,13 @@ export interface CachedModelStatics {
   ): Promise<(M | undefined)[]>;
   flush(rows: object | readonly object[]): Promise<void>;
   flushAll(): Promise<void>;
+  flushTables(...tables: string[]): Promise<void>;
 }
 
 /** The instance methods `CachedModel()` adds. */
-export interface CachedModelInstance {
+export interface CachedModelInstance extends Model {
+  /** Objection reads a model's query builder type from here: `Post.query()` has `cache()`. */
+  QueryBuilderType: CachedQueryBuilder<this>;
   save(trx?: TransactionOrKnex): Promise<this>;
   delete(trx?: TransactionOrKnex): Promise<number>;
 }
@@ -73,10 +80,25 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     static cacheMissTtl?: number;
     /** Part of every key: bump it when the shape of cached rows changes (a migration). */
     static cacheVersion?: string | number;
-    /** The Keyv this model's entries live in; overrides the mixin's `store`. */
-    static cacheStore?: Keyv;
+    /** Serve plain key lookups (`query().findById(id)`, `findOne({ slug })`) from the natural-key cache. */
+    static cacheQueries?: boolean;
     /** The options given to `CachedModel()`. */
     static readonly cacheMixinOptions: CacheOptions = options;
+
+    static override QueryBuilder = cachedQueryBuilder(Parent.QueryBuilder);
+
+    /**
+     * The Keyv this model's entries live in: the low-level API (`get`, `set`, `getMany`, `setMany`, `delete`,
+     * `clear`). A subclass's `static cacheStore = …` (or an assignment) gives the model a store of its own.
+     */
+    static get cacheStore(): Keyv {
+      return modelCache(this as unknown as CachedClass).store.keyv;
+    }
+
+    static set cacheStore(store: Keyv | undefined) {
+      if (store === undefined) Reflect.deleteProperty(this, 'cacheStore');
+      else Object.defineProperty(this, 'cacheStore', { value: store, writable: true, configurable: true, enumerable: true });
+    }
 
     /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
     static async get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
@@ -129,12 +151,35 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
       for (const row of list) {
         if (!row || typeof row !== 'object') throw new TypeError(`${this.name}.flush: expected a row object, got ${row === null ? 'null' : typeof row}`);
       }
-      await flushKeys(cache.store, list.flatMap((row: object) => rowKeys(cache, row)));
+      await flushKeys(cache.store, [...list.flatMap((row: object) => rowKeys(cache, row)), cache.versionKey]);
     }
 
     /** Invalidates everything cached for this model's table, in one store call. */
     static async flushAll(): Promise<void> {
       await flushModel(modelCache(this as unknown as CachedClass));
+    }
+
+    /**
+     * Invalidates cached queries and `cached()` values that read `tables` (in this model's store and prefix),
+     * for writes made outside Objection to tables without a cached model, such as a join table.
+     */
+    static async flushTables(...tables: string[]): Promise<void> {
+      const cache = modelCache(this as unknown as CachedClass);
+      for (const table of tables) {
+        if (typeof table !== 'string' || table === '') throw new TypeError(`${this.name}.flushTables: expected table names, got ${JSON.stringify(table)}`);
+      }
+      await flushKeys(cache.store, tables.map((table) => tableVersionKey(cache, table)));
+    }
+
+    /**
+     * Every relation resolves through this (undocumented) Objection static: a many-to-many relation's join
+     * table gets its version kept (table-registry.ts) before any query can use the relation.
+     */
+    static getRelationUnsafe(name: string): Relation | null {
+      const parent = Reflect.get(Parent, 'getRelationUnsafe') as (this: unknown, name: string) => Relation | null;
+      const relation = parent.call(this, name);
+      if (relation) versionJoinTable(this as unknown as CachedClass, relation);
+      return relation;
     }
 
     static override async beforeInsert(args: HookArgs): Promise<unknown> {

@@ -1,5 +1,6 @@
 import type { Model, TransactionOrKnex } from 'objection';
 import { canonicalKey, rowKeyValue, type KeyValue } from './keys.js';
+import { direct } from './query-builder.js';
 
 /** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
 export const WHERE_IN_CHUNK = 30_000;
@@ -25,7 +26,7 @@ export async function readRows(
 ): Promise<(Found | undefined)[]> {
   const rows: Model[] = [];
   for (let i = 0; i < values.length; i += WHERE_IN_CHUNK) {
-    rows.push(...(await modelClass.query(trx).whereIn(column, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
+    rows.push(...(await direct(modelClass.query(trx)).whereIn(column, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
   }
   const wanted = new Set(values.map(canonicalKey));
   const byKey = new Map<string, Model>();
@@ -47,7 +48,7 @@ export async function readRows(
     return found;
   }
   for (const i of unpaired) {
-    const row = await modelClass.query(trx).where(column, values[i] as string).first();
+    const row = await direct(modelClass.query(trx)).where(column, values[i] as string).first();
     if (row) found[i] = { row, exact: false };
   }
   return found;

@@ -2,6 +2,7 @@ import { entryKeys, generationKey, rowKeyValue } from './keys.js';
 import type { GuardedStore } from './guarded-store.js';
 import type { ModelCache } from './model-config.js';
 import { flightsOf } from './read-through.js';
+import { detachVersionedFlights } from './versioned-read.js';
 
 /** The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds. */
 export function rowKeys(cache: ModelCache, row: object): string[] {
@@ -26,13 +27,18 @@ export async function flushKeys(store: GuardedStore, keys: Iterable<string>): Pr
   if (unique.length === 0) return true;
   const flights = flightsOf(store.keyv);
   for (const key of unique) flights.delete(key);
+  detachVersionedFlights(store.keyv, new Set(unique));
   return store.deleteMany(unique);
 }
 
-/** Invalidates every entry of the model at once by deleting its generation token. */
+/**
+ * Invalidates every entry of the model at once, by deleting its generation token, and every cached query or
+ * value that read its table, by deleting the table's version.
+ */
 export async function flushModel(cache: ModelCache): Promise<boolean> {
   const flights = flightsOf(cache.store.keyv);
   const prefix = `${cache.space.tag}:`;
   for (const key of flights.keys()) if (key.startsWith(prefix)) flights.delete(key);
-  return cache.store.delete(generationKey(cache.space));
+  detachVersionedFlights(cache.store.keyv, new Set([cache.versionKey]));
+  return cache.store.delete(generationKey(cache.space), cache.versionKey);
 }

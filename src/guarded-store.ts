@@ -24,7 +24,7 @@ const RETRY_MAX_MS = 5_000;
 class StoreHealth {
   errors = 0;
   readonly pending = new Set<string>();
-  /** Generation keys to delete instead, once `pending` overflowed: a flushAll of those models. */
+  /** Generation and table version keys to delete instead, once `pending` overflowed: a flushAll of those models. */
   readonly pendingGenerations = new Set<string>();
   retryTimer: NodeJS.Timeout | undefined;
   retryDelay = RETRY_FIRST_MS;
@@ -134,16 +134,19 @@ export class GuardedStore {
     return this.drain();
   }
 
-  /** Deletes one key (a model's generation token); a failure keeps it pending like a flush. */
-  async delete(key: string): Promise<boolean> {
+  /**
+   * Deletes a model's generation token and table version (a flushAll), in one call; a failure keeps them
+   * pending like a flush, where no overflow of single keys can drop them.
+   */
+  async delete(...keys: string[]): Promise<boolean> {
     if (this.local) {
-      this.local.deleteMany([key]);
+      this.local.deleteMany(keys);
       return true;
     }
     if (!this.health.degraded) {
-      if ((await this.guard('delete', () => this.remove([key]))) !== FAILED) return true;
+      if ((await this.guard('delete', () => this.remove(keys))) !== FAILED) return true;
     }
-    this.health.pendingGenerations.add(key);
+    for (const key of keys) this.health.pendingGenerations.add(key);
     return this.drain();
   }
 
@@ -190,13 +193,16 @@ export class GuardedStore {
     health.retryDelay = Math.min(health.retryDelay * 2, RETRY_MAX_MS);
   }
 
-  /** Past MAX_PENDING_KEYS, forget single keys and flush their models whole (delete their generation keys). */
+  /** Past MAX_PENDING_KEYS, forget single keys and flush their models whole (delete generations and versions). */
   private capPending(): void {
     const health = this.health;
     if (health.pending.size <= MAX_PENDING_KEYS) return;
     for (const key of health.pending) {
       const tag = /^\{[^}]*\}/.exec(key)?.[0];
-      if (tag) health.pendingGenerations.add(`${tag}:gen`);
+      if (tag) {
+        health.pendingGenerations.add(`${tag}:gen`);
+        health.pendingGenerations.add(`${tag}:tv`);
+      }
     }
     health.pending.clear();
   }

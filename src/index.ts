@@ -5,3 +5,7 @@ export { createMemoryStore, BoundedMap } from './memory-store.js';
 export type { CacheOptions, CacheErrorContext, CacheErrorHandler } from './options.js';
 export type { KeyValue } from './keys.js';
 export type { CacheStatics } from './model-config.js';
+export { cached } from './cached-value.js';
+export type { CachedOptions, CacheDependency } from './cached-value.js';
+export type { CachedQueryBuilder } from './query-builder.js';
+export type { QueryCacheOptions } from './query-cache.js';

@@ -33,8 +33,36 @@ export function makeKeySpace(modelName: string, prefix: string, table: string, v
   if (/[{}]/.test(prefix)) {
     throw new TypeError(`${modelName}: cache prefix ${JSON.stringify(prefix)} must not contain "{" or "}" (they delimit the Redis Cluster hash tag)`);
   }
-  const tag = `{${prefix}:${encodeURIComponent(table)}}`;
+  const tag = tableTag(prefix, table);
   return { modelName, tag, base: `${tag}:v${encodeURIComponent(String(version))}` };
+}
+
+/** `{prefix:table}`: the hash tag of everything stored for a table (its rows' entries, its version, its queries). */
+export function tableTag(prefix: string, table: string): string {
+  return `{${prefix}:${encodeURIComponent(table)}}`;
+}
+
+/**
+ * The key of a table's version token: deleted by every write to the table, it invalidates every cached query
+ * and `cached()` value that read the table. It shares the table's hash tag, so a write deletes it in the same
+ * call (and on Redis the same UNLINK) as the rows' keys.
+ */
+export function versionKey(tag: string): string {
+  return `${tag}:tv`;
+}
+
+/** The key of a cached query result: the model's key space, then a hash of the SQL and its bindings. */
+export function queryKey(space: KeySpace, text: string): string {
+  return `${space.base}:q:#${hash(text)}`;
+}
+
+/** A readable rendering of `text` where it is short and plain, a hash otherwise; `=` and `#` keep them apart. */
+export function encodeKeyPart(text: string): string {
+  return READABLE.test(text) ? `=${text}` : `#${hash(text)}`;
+}
+
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** The key whose deletion invalidates every entry of the model (`flushAll`). */
@@ -84,7 +112,7 @@ function isCacheableMiss(value: KeyValue): boolean {
 
 export function entryKeys(space: KeySpace, column: string, value: KeyValue): EntryKeys {
   const canonical = canonicalKey(value);
-  const encoded = READABLE.test(canonical) ? `=${canonical}` : `#${createHash('sha256').update(canonical).digest('base64url')}`;
+  const encoded = encodeKeyPart(canonical);
   const col = encodeURIComponent(column);
   return {
     value: `${space.base}:k:${col}:${encoded}`,

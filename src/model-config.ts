@@ -1,8 +1,9 @@
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { GuardedStore } from './guarded-store.js';
-import { makeKeySpace, type KeySpace } from './keys.js';
+import { makeKeySpace, versionKey, type KeySpace } from './keys.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
+import { registerTable } from './table-registry.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
 export interface CacheStatics {
@@ -10,15 +11,29 @@ export interface CacheStatics {
   cacheTtl?: number;
   cacheMissTtl?: number;
   cacheVersion?: string | number;
-  cacheStore?: Keyv;
+  /** Serve plain key lookups (`findById`, `findOne` on a cache key) from the natural-key cache. */
+  cacheQueries?: boolean;
 }
 
 /** A model class as the cache sees it: Objection's statics plus ours. */
 export type CachedClass = typeof Model & CacheStatics & { readonly cacheMixinOptions: CacheOptions };
 
+/** The table of any model class, as Objection resolves it (`tableName` may be a getter). */
+export function tableOf(modelClass: typeof Model): string {
+  return (modelClass as unknown as { getTableName(): string }).getTableName();
+}
+
+/** True for classes made by `CachedModel()` and their subclasses. */
+export function isCachedClass(modelClass: unknown): modelClass is CachedClass {
+  return typeof modelClass === 'function' && 'cacheMixinOptions' in modelClass;
+}
+
 /** Everything the read and write paths need to know about one model class, settled once. */
 export interface ModelCache {
   readonly space: KeySpace;
+  readonly prefix: string;
+  /** The table's version token: every write to the table deletes it (see keys.ts `versionKey`). */
+  readonly versionKey: string;
   readonly idColumn: string;
   /** The id column first, then `cacheKeys`: every column a row is cached under. */
   readonly keyColumns: readonly string[];
@@ -45,7 +60,7 @@ const memos = new WeakMap<object, Memo>();
  */
 export function modelCache(modelClass: CachedClass): ModelCache {
   const options = resolveOptions(modelClass.cacheMixinOptions, {
-    store: modelClass.cacheStore,
+    store: storeOverride(modelClass),
     ttl: modelClass.cacheTtl,
     missTtl: modelClass.cacheMissTtl,
   });
@@ -68,6 +83,19 @@ export function modelCache(modelClass: CachedClass): ModelCache {
   return cache;
 }
 
+/**
+ * The store a model class (or a parent) set as its own `cacheStore`: a data property, made by a `static
+ * cacheStore = …` field or by assigning it. The mixin's `cacheStore` accessor answers the settled store
+ * otherwise, so reading the property here would recurse.
+ */
+function storeOverride(modelClass: CachedClass): Keyv | undefined {
+  for (let current: object | null = modelClass; current && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
+    const descriptor = Object.getOwnPropertyDescriptor(current, 'cacheStore');
+    if (descriptor && 'value' in descriptor && descriptor.value !== undefined) return descriptor.value as Keyv;
+  }
+  return undefined;
+}
+
 function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
   const name = modelClass.name || 'Model';
   const table = modelClass.tableName;
@@ -83,8 +111,11 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
     throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declared)}`);
   }
   const keyColumns = [...new Set([idColumn, ...declared])];
-  return {
-    space: makeKeySpace(name, options.prefix, table, modelClass.cacheVersion ?? 1),
+  const space = makeKeySpace(name, options.prefix, table, modelClass.cacheVersion ?? 1);
+  const cache: ModelCache = {
+    space,
+    prefix: options.prefix,
+    versionKey: versionKey(space.tag),
     idColumn,
     keyColumns,
     primaryColumn: declared[0] ?? idColumn,
@@ -93,6 +124,8 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
     tokenTtl: options.ttl === 0 || options.missTtl === 0 ? 0 : 2 * Math.max(options.ttl, options.missTtl),
     store: new GuardedStore(options.store, options.timeout, options.onError, name),
   };
+  registerTable(cache, table);
+  return cache;
 }
 
 /** Throws unless `column` is one the model is cached under; the message lists the allowed ones. */

@@ -3,14 +3,16 @@ import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { columnKeys, rowKeys } from './flush.js';
 import { rowKeyValue } from './keys.js';
 import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { direct } from './query-builder.js';
 import { flushAfterCommit } from './transaction-flush.js';
 
 /**
  * Invalidation rides on Objection's static query hooks, which run for every query-builder write: instance
  * `$query()` writes, `patch`/`update`/`delete` with any `where`, `*ById`, `*AndFetch*`, graph inserts and
  * upserts, and the patches that `relate`/`unrelate` issue. Before an update or delete one SELECT reads the key
- * columns of the rows it will touch (old values); after it, those keys and the new values of any key column the
- * write set are flushed in one store call, or after the outermost commit inside a transaction.
+ * columns of the rows it will touch (old values); after it, those keys, the new values of any key column the
+ * write set and the table's version (which invalidates cached queries) are flushed in one store call, or after
+ * the outermost commit inside a transaction.
  */
 
 type HookArgs = StaticHookArguments<Model>;
@@ -58,7 +60,7 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
     if (rowKeyValue(value) !== undefined) newKeys.push(...columnKeys(cache, column, value));
     else newValuesUnknown = true;
   }
-  const query = args.asFindQuery();
+  const query = direct(args.asFindQuery());
   const table = query.tableRefFor(modelClass);
   // In a transaction on PostgreSQL (or MySQL), lock the rows: no other transaction can change their keys between
   // this SELECT and the commit, so the keys read here are the ones the flush must reach. SQLite runs one writer.
@@ -82,7 +84,7 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
   const cache = modelCache(modelClass);
   const state = before.get(builderOf(args));
   if (!state || state.ids.length === 0) return;
-  const keys = [...state.keys, ...state.newKeys];
+  const keys = [...state.keys, ...state.newKeys, cache.versionKey];
   if (state.newValuesUnknown) keys.push(...(await currentKeys(modelClass, cache, state.ids, transactionOf(args))));
   await flushAfterCommit(transactionOf(args), cache.store, keys);
 }
@@ -90,7 +92,9 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
 /** afterDelete: flush the keys the deleted rows held. */
 export async function afterDelete(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const state = before.get(builderOf(args));
-  if (state) await flushAfterCommit(transactionOf(args), modelCache(modelClass).store, state.keys);
+  if (!state || state.keys.length === 0) return;
+  const cache = modelCache(modelClass);
+  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey]);
 }
 
 /**
@@ -106,8 +110,7 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
     .map((column) => [column, items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
     .filter(([, values]) => values.length > 0);
   if (conditions.length === 0) return;
-  const rows = (await modelClass
-    .query(transactionOf(args))
+  const rows = (await direct(modelClass.query(transactionOf(args)))
     .select(cache.keyColumns)
     .where((where) => {
       for (const [column, values] of conditions) where.orWhereIn(column, values as string[]);
@@ -121,10 +124,11 @@ export async function afterInsert(modelClass: CachedClass, args: HookArgs): Prom
   const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
   const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
   keys.push(...(before.get(builderOf(args))?.keys ?? []));
+  if (rows.length > 0) keys.push(cache.versionKey);
   await flushAfterCommit(transactionOf(args), cache.store, keys);
 }
 
 async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unknown[], trx: Knex | undefined): Promise<string[]> {
-  const rows = (await modelClass.query(trx).select(cache.keyColumns).whereIn(cache.idColumn, ids as string[])) as unknown as Model[];
+  const rows = (await direct(modelClass.query(trx)).select(cache.keyColumns).whereIn(cache.idColumn, ids as string[])) as unknown as Model[];
   return rows.flatMap((row) => rowKeys(cache, row));
 }

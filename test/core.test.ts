@@ -214,7 +214,8 @@ forEachStore(test, 'raw knex writes bypass the cache until flush(row) or flushAl
   t.is((await f.Post.get('post-2'))?.title, 'Title 2');
   f.reset();
   await f.Post.flushAll();
-  t.deepEqual(f.store.calls, { delete: 1 });
+  t.deepEqual(f.store.calls, { deleteMany: 1 }, 'the generation and the table version, in one call');
+  t.deepEqual(f.store.keysDeleted, [['{oc:posts}:gen', '{oc:posts}:tv']]);
   t.is((await f.Post.get('post-2'))?.title, 'raw');
   t.is((await f.Post.get('post-1'))?.title, 'raw');
   await t.throwsAsync(() => f.Post.flush(null as never), { instanceOf: TypeError });

@@ -69,7 +69,7 @@ forEachSetup(test, 'a bulk patch of N rows costs one extra SELECT of their keys 
   t.is(b.selects().length, 1);
   t.is(b.queries.length, 2, 'the SELECT of keys and the UPDATE itself');
   t.deepEqual(b.store.calls, { deleteMany: 1 });
-  t.is(b.store.keysDeleted[0]!.length, 200 * 3 * 2, 'value and guard key of id, slug and name of each row');
+  t.is(b.store.keysDeleted[0]!.length, 200 * 3 * 2 + 1, 'value and guard key of id, slug and name of each row, and the table version');
   t.is((await b.Post.get('bulk-7'))?.title, 'bulk');
 });
 
@@ -95,7 +95,8 @@ forEachSetup(test, 'a patch that changes no key column flushes only the old keys
   b.reset();
   await b.Post.query().patch({ slug: 'renamed' }).where('slug', 'post-1');
   const deleted = b.store.keysDeleted[0]!;
-  t.is(deleted.length, (3 + 1) * 2, 'old id, slug and name, plus the new slug; value and guard each');
+  t.is(deleted.length, (3 + 1) * 2 + 1, 'old id, slug and name, plus the new slug; value and guard each; the table version');
+  t.true(deleted.includes('{oc:posts}:tv'));
   t.true(deleted.some((key) => key.includes(':slug:=renamed')));
   t.true(deleted.some((key) => key.includes(':slug:=post-1')));
 });

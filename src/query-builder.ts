@@ -1,0 +1,157 @@
+import type { Knex } from 'knex';
+import type { Model, Page, QueryBuilder } from 'objection';
+import { canonicalKey } from './keys.js';
+import { isCachedClass, modelCache, tableOf, type CachedClass } from './model-config.js';
+import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
+import { keyLookupOf } from './query-shape.js';
+import { readThrough } from './read-through.js';
+import { decodeRow } from './codec.js';
+
+/** The query builder of cached models: Objection's (or the base model's own), plus `cache()`. */
+export interface CachedQueryBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {
+  ArrayQueryBuilderType: CachedQueryBuilder<M, M[]>;
+  SingleQueryBuilderType: CachedQueryBuilder<M, M>;
+  MaybeSingleQueryBuilderType: CachedQueryBuilder<M, M | undefined>;
+  NumberQueryBuilderType: CachedQueryBuilder<M, number>;
+  PageQueryBuilderType: CachedQueryBuilder<M, Page<M>>;
+  /**
+   * Serves this query from the cache: the rows of each SQL statement it runs (its own, and those of
+   * `withGraphFetched` relations on cached models) are cached under the statement and its bindings, and
+   * dropped by any write to a table the statement reads. Inside a transaction the query runs uncached.
+   */
+  cache(options?: QueryCacheOptions): this;
+}
+
+const OPTIONS = Symbol('objection-cache: cache() options');
+/** Set on builders the cache itself runs (fills, key reads before writes): they always ask the DB. */
+const DIRECT = Symbol('objection-cache: direct');
+/** Set on the clone that `execute` runs with the cache's knex hook installed. */
+const ROUTED = Symbol('objection-cache: routed');
+
+interface CacheState {
+  [OPTIONS]?: QueryCacheOptions;
+  [DIRECT]?: boolean;
+  [ROUTED]?: boolean;
+}
+
+type AnyBuilder = QueryBuilder<Model, unknown> & CacheState;
+type BuilderClass = typeof QueryBuilder;
+
+/** Marks `builder` (a query the cache runs itself) to go to the DB whatever the model's settings. */
+export function direct<B extends object>(builder: B): B {
+  (builder as CacheState)[DIRECT] = true;
+  return builder;
+}
+
+const made = new WeakMap<BuilderClass, BuilderClass>();
+
+/** `Base` (Objection's QueryBuilder or an app's subclass of it) with the cache's behaviour added. */
+export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
+  const existing = made.get(Base);
+  if (existing) return existing;
+  const Parent = Base as unknown as new (...args: unknown[]) => AnyBuilder;
+
+  class CachingQueryBuilder extends Parent {
+    cache(options: QueryCacheOptions = {}): this {
+      this[OPTIONS] = checkQueryCacheOptions(this.modelClass().name, options);
+      return this;
+    }
+
+    override clone(): this {
+      const copy = super.clone() as this;
+      copy[OPTIONS] = this[OPTIONS];
+      copy[DIRECT] = this[DIRECT];
+      return copy;
+    }
+
+    /**
+     * Relations' queries (withGraphFetched) run as children of the query that loads them: they inherit
+     * `cache()`. (Objection's typings leave `childQueryOf` out.)
+     */
+    childQueryOf(parent: AnyBuilder, options?: object): this {
+      const own = Reflect.get(Parent.prototype, 'childQueryOf') as (this: unknown, parent: AnyBuilder, options?: object) => this;
+      const child = own.call(this, parent, options);
+      if (parent && parent[OPTIONS] && !this[OPTIONS]) this[OPTIONS] = parent[OPTIONS];
+      return child;
+    }
+
+    override async execute(): Promise<unknown> {
+      if (this[ROUTED] || this[DIRECT] || !this.isFind() || inTransaction(this)) return super.execute();
+      const routed = this.clone();
+      routed[ROUTED] = true;
+      const options = this[OPTIONS];
+      routed.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
+        routeThroughCache(knexBuilder, builder, options);
+      });
+      return routed.execute();
+    }
+
+    override async resultSize(): Promise<number> {
+      const options = this[OPTIONS];
+      if (!options || this[DIRECT] || inTransaction(this)) return super.resultSize();
+      // Objection's own resultSize, with the count query's rows read through the cache.
+      const knex = this.knex();
+      const builder = this.clone().clear(/orderBy|offset|limit/) as unknown as { toKnexQuery(into: Knex.QueryBuilder): Knex.QueryBuilder };
+      const count = knex.count('* as count') as unknown as { from(build: (into: Knex.QueryBuilder) => void): Knex.QueryBuilder };
+      const countQuery = count.from((into) => {
+        builder.toKnexQuery(into).as('temp');
+      });
+      const modelClass = this.modelClass() as CachedClass;
+      const rows = (await cachedQueryRows(countQuery, modelClass, options, () => countQuery.then((result) => result))) as { count?: unknown }[];
+      const total = rows[0]?.count;
+      return total ? parseInt(String(total), 10) : 0;
+    }
+  }
+
+  const result = CachingQueryBuilder as unknown as BuilderClass;
+  made.set(Base, result);
+  return result;
+}
+
+function inTransaction(builder: AnyBuilder): boolean {
+  try {
+    return Boolean((builder.knex() as Knex & { isTransaction?: boolean }).isTransaction);
+  } catch {
+    return false; // no knex bound: Objection reports that when the query runs
+  }
+}
+
+/**
+ * Replaces the DB round trip of the built knex query (once built, it is awaited exactly once) with a cache read.
+ * Everything Objection does with the rows (models, `$afterFind`, eager loading, `first()`, `page()`) runs as
+ * for rows from the DB.
+ */
+function routeThroughCache(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, options: QueryCacheOptions | undefined): void {
+  const run = knexBuilder.then as (this: Knex.QueryBuilder, ...args: unknown[]) => Promise<unknown>;
+  const fromDb = () => new Promise<unknown>((resolve, reject) => void run.call(knexBuilder, resolve, reject));
+  Object.defineProperty(knexBuilder, 'then', {
+    configurable: true,
+    writable: true,
+    value(onFulfilled?: (value: unknown) => unknown, onRejected?: (error: unknown) => unknown) {
+      return serve(knexBuilder, builder, options, fromDb).then(onFulfilled, onRejected);
+    },
+  });
+}
+
+async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, options: QueryCacheOptions | undefined, fromDb: () => Promise<unknown>): Promise<unknown> {
+  const modelClass = builder.modelClass();
+  if (!isCachedClass(modelClass)) return fromDb();
+  if (modelClass.cacheQueries === true || isRelationFind(builder)) {
+    const cache = modelCache(modelClass);
+    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumns);
+    if (lookup) {
+      const values = [...new Map(lookup.values.map((value) => [canonicalKey(value), value])).values()];
+      const rows = await readThrough(modelClass, cache, lookup.column, values);
+      return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
+    }
+  }
+  if (options) return cachedQueryRows(knexBuilder, modelClass, options, fromDb);
+  return fromDb();
+}
+
+/** A query Objection runs for a relation (`$relatedQuery`, or a relation's part of `withGraphFetched`). */
+function isRelationFind(builder: AnyBuilder): boolean {
+  // Objection's `has` takes an operation predicate too; its typings list only names and patterns.
+  const has = builder.has as unknown as (selector: (operation: { name?: string; relation?: unknown }) => boolean) => boolean;
+  return has.call(builder, (op) => op.name === 'find' && op.relation !== undefined && op.relation !== null);
+}

@@ -1,0 +1,79 @@
+import type { Knex } from 'knex';
+import type { Model } from 'objection';
+import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
+import { queryKey } from './keys.js';
+import { isCachedClass, modelCache, tableOf, type CachedClass } from './model-config.js';
+import { tablesOf } from './query-shape.js';
+import { dependencyKeys } from './table-registry.js';
+import { versionedRead, type ValueCodec } from './versioned-read.js';
+
+/** Options of `query().cache()`. */
+export interface QueryCacheOptions {
+  /** Lifetime of the cached rows in ms; 0 keeps them until a write invalidates them. Default: the model's `ttl`. */
+  readonly ttl?: number;
+  /**
+   * Tables the query reads that its SQL does not show (named inside `raw()` SQL): cached model classes or table
+   * names. Their writes invalidate the result too.
+   */
+  readonly dependsOn?: readonly (typeof Model | string)[];
+}
+
+/** Checks `cache()` options before any I/O; a TypeError names the model and the option. */
+export function checkQueryCacheOptions(modelName: string, options: unknown): QueryCacheOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${modelName}.query().cache(): options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const { ttl, dependsOn } = options as Record<string, unknown>;
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
+    throw new TypeError(`${modelName}.query().cache(): ttl must be a finite number of milliseconds >= 0, got ${String(ttl)}`);
+  }
+  if (dependsOn !== undefined) checkTables(`${modelName}.query().cache()`, dependsOn);
+  return options as QueryCacheOptions;
+}
+
+/** Throws unless `dependsOn` is an array of table names and model classes. */
+export function checkTables(what: string, dependsOn: unknown): asserts dependsOn is readonly (typeof Model | string)[] {
+  if (!Array.isArray(dependsOn)) throw new TypeError(`${what}: dependsOn must be an array, got ${typeof dependsOn}`);
+  for (const item of dependsOn) {
+    const ok = (typeof item === 'string' && item !== '') || (typeof item === 'function' && typeof (item as { getTableName?: unknown }).getTableName === 'function');
+    if (!ok) throw new TypeError(`${what}: dependsOn takes model classes and table names, got ${item === null ? 'null' : typeof item}`);
+  }
+}
+
+/** The table names behind `dependsOn`; cached model classes are set up on the way, which registers their tables. */
+export function tablesNamed(dependsOn: readonly (typeof Model | string)[] = []): string[] {
+  return dependsOn.map((item) => {
+    if (typeof item === 'string') return item;
+    if (isCachedClass(item)) modelCache(item);
+    return tableOf(item);
+  });
+}
+
+/** Raw DB rows, faithfully: knex answers a select with an array; anything else is not cached. */
+const ROWS: ValueCodec<unknown> = {
+  encode: (rows) => (Array.isArray(rows) ? encodeRow(rows) : undefined),
+  decode: (row: EncodedRow | null) => (row === null ? [] : (decodeRow(row) as unknown)),
+};
+
+/**
+ * The rows of `knexBuilder` (a select on `modelClass`'s connection) through the cache: keyed by its SQL and
+ * bindings, stamped with the versions of every table it reads, computed by `fromDb` on a miss.
+ */
+export function cachedQueryRows(knexBuilder: Knex.QueryBuilder, modelClass: CachedClass, options: QueryCacheOptions, fromDb: () => Promise<unknown>): Promise<unknown> {
+  const cache = modelCache(modelClass);
+  const { sql, bindings } = knexBuilder.toSQL();
+  const tables = [...tablesOf(knexBuilder), ...tablesNamed(options.dependsOn)];
+  const deps = dependencyKeys(modelClass, cache, tables, `${modelClass.name}.query().cache()`);
+  const ttl = options.ttl ?? cache.ttl;
+  return versionedRead(
+    cache.store,
+    {
+      key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json),
+      deps,
+      ttl,
+      tokenTtl: ttl === 0 || cache.tokenTtl === 0 ? 0 : Math.max(cache.tokenTtl, 2 * ttl),
+    },
+    fromDb,
+    ROWS,
+  );
+}

@@ -1,0 +1,154 @@
+import type { Knex } from 'knex';
+import { rowKeyValue, type KeyValue } from './keys.js';
+
+/**
+ * What a built knex query reads, learnt from knex's builder state (`_single`, `_statements`): knex keeps no
+ * public description of a query. Both functions are conservative: what they do not recognise makes the query
+ * run uncached (keyLookupOf) or is reported (tablesOf), never guessed.
+ */
+
+interface Statement {
+  readonly grouping?: string;
+  readonly type?: string;
+  readonly joinType?: string;
+  readonly table?: unknown;
+  readonly column?: unknown;
+  readonly operator?: unknown;
+  readonly value?: unknown;
+  readonly not?: boolean;
+}
+
+interface BuilderState {
+  readonly _method?: string;
+  readonly _single: Record<string, unknown>;
+  readonly _statements: readonly Statement[];
+  readonly client: { queryBuilder(): Knex.QueryBuilder; raw?: unknown };
+}
+
+function stateOf(builder: unknown): BuilderState | undefined {
+  const state = builder as Partial<BuilderState> | null;
+  return state && typeof state === 'object' && state._single && Array.isArray(state._statements) ? (state as BuilderState) : undefined;
+}
+
+/** `posts`, `posts as p` → `posts`. */
+function tableName(spec: string): string {
+  return spec.trim().split(/\s+as\s+/i)[0]!.trim();
+}
+
+/**
+ * Every table the query reads: its own, joined ones, and those of subqueries (in where, select, union, with,
+ * from), including subqueries built by callbacks, which are run on a scratch builder to see what they build.
+ * Tables named only inside raw SQL cannot be seen (the caller documents `dependsOn` for them).
+ */
+export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
+  const tables = new Set<string>();
+  const visit = (value: unknown, depth: number, client: BuilderState['client']): void => {
+    if (depth > 32 || value === null || value === undefined) return;
+    if (typeof value === 'string') return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, depth + 1, client);
+      return;
+    }
+    if (typeof value === 'function') {
+      const scratch = client.queryBuilder();
+      (value as (this: unknown, qb: unknown) => void).call(scratch, scratch);
+      walk(scratch, depth + 1);
+      return;
+    }
+    if (typeof value !== 'object') return;
+    if (isRaw(value)) {
+      visit((value as { bindings?: unknown }).bindings, depth + 1, client);
+      return;
+    }
+    // an Objection query builder used as a subquery, if one ever reaches knex unconverted
+    const toKnex = (value as { toKnexQuery?: unknown }).toKnexQuery;
+    if (typeof toKnex === 'function') walk(toKnex.call(value), depth + 1);
+    else if (stateOf(value)) walk(value, depth + 1);
+  };
+  const from = (spec: unknown, depth: number, client: BuilderState['client']): void => {
+    if (typeof spec === 'string') tables.add(tableName(spec));
+    else if (spec && typeof spec === 'object' && !isRaw(spec) && !stateOf(spec)) {
+      // knex's `{ alias: 'table' }` form
+      for (const name of Object.values(spec)) if (typeof name === 'string') tables.add(tableName(name));
+    } else visit(spec, depth, client);
+  };
+  const walk = (builder: unknown, depth: number): void => {
+    const state = stateOf(builder);
+    if (!state) return;
+    from(state._single.table, depth, state.client);
+    for (const statement of state._statements) {
+      if (statement.joinType) {
+        from(statement.table, depth, state.client);
+        continue;
+      }
+      visit(statement.value, depth, state.client);
+      if (typeof statement.column !== 'string') visit(statement.column, depth, state.client);
+    }
+  };
+  walk(builder, 0);
+  return tables;
+}
+
+function isRaw(value: object): boolean {
+  return value.constructor?.name === 'Raw' && typeof (value as { sql?: unknown }).sql === 'string';
+}
+
+/** A query that only looks rows up by one key column: `where col = v` or `where col in (…)`, all columns. */
+export interface KeyLookup {
+  readonly column: string;
+  readonly values: readonly KeyValue[];
+}
+
+/**
+ * The key lookup `builder` is, if it is exactly one: `select table.* from table where col = ?` (findById,
+ * findOne, a belongs-to-one relation) or `… where col in (…)` (a belongs-to-one relation of many rows), on one of
+ * `keyColumns`, with values the cache can key on, and nothing else (no other condition, join, order, limit
+ * beyond one, lock or column list).
+ */
+export function keyLookupOf(builder: Knex.QueryBuilder, table: string, keyColumns: readonly string[]): KeyLookup | undefined {
+  const state = stateOf(builder);
+  if (!state || (state._method !== undefined && state._method !== 'select')) return undefined;
+  for (const [name, value] of Object.entries(state._single)) {
+    if (name === 'table' ? value !== table : name === 'only' ? value !== false : name !== 'limit') return undefined;
+  }
+  let lookup: KeyLookup | undefined;
+  for (const statement of state._statements) {
+    if (statement.grouping === 'columns' && statement.type === undefined && isAllColumns(statement.value, table)) continue;
+    if (statement.grouping !== 'where' || lookup || statement.not) return undefined;
+    const column = columnOf(statement.column, table);
+    if (column === undefined || !keyColumns.includes(column)) return undefined;
+    let raw: readonly unknown[];
+    if (statement.type === 'whereBasic' && statement.operator === '=') raw = [statement.value];
+    else if (statement.type === 'whereIn' && Array.isArray(statement.value)) raw = statement.value as unknown[];
+    else return undefined;
+    const values: KeyValue[] = [];
+    for (const item of raw) {
+      const value = rowKeyValue(item);
+      if (value === undefined) return undefined;
+      values.push(value);
+    }
+    lookup = { column, values };
+  }
+  if (!lookup) return undefined;
+  const limit = state._single['limit'];
+  if (limit !== undefined && !(typeof limit === 'number' && limit >= lookup.values.length)) return undefined;
+  return lookup;
+}
+
+function isAllColumns(value: unknown, table: string): boolean {
+  return Array.isArray(value) && value.length === 1 && (value[0] === '*' || value[0] === `${table}.*`);
+}
+
+/** `col`, `table.col`, or Objection's `raw('??', 'table.col')`, as a column of `table`. */
+function columnOf(column: unknown, table: string): string | undefined {
+  let name = column;
+  if (column && typeof column === 'object' && isRaw(column)) {
+    const { sql, bindings } = column as { sql: string; bindings?: unknown[] };
+    if (sql !== '??' || bindings?.length !== 1) return undefined;
+    name = bindings[0];
+  }
+  if (typeof name !== 'string') return undefined;
+  if (!name.includes('.')) return name;
+  const dot = name.lastIndexOf('.');
+  return name.slice(0, dot) === table ? name.slice(dot + 1) : undefined;
+}

@@ -1,0 +1,115 @@
+import type Keyv from 'keyv';
+import type { Model, Relation } from 'objection';
+import { tableTag, versionKey } from './keys.js';
+import { isCachedClass, modelCache, tableOf, type CachedClass, type ModelCache } from './model-config.js';
+import { flushAfterCommit } from './transaction-flush.js';
+
+/**
+ * Which tables have a version token kept up to date, per store and prefix: the tables of the cached models
+ * this process has set up, and the join tables of their many-to-many relations. A cached query may only read
+ * such tables: a write to any other table would not invalidate it. Kept per store and prefix because a write
+ * deletes the version in its own model's store under its own prefix, and only there.
+ */
+const versioned = new WeakMap<Keyv, Map<string, Set<string>>>();
+
+export function registerTable(cache: ModelCache, table: string): void {
+  let byPrefix = versioned.get(cache.store.keyv);
+  if (!byPrefix) versioned.set(cache.store.keyv, (byPrefix = new Map()));
+  let tables = byPrefix.get(cache.prefix);
+  if (!tables) byPrefix.set(cache.prefix, (tables = new Set()));
+  tables.add(table);
+}
+
+export function isVersioned(keyv: Keyv, prefix: string, table: string): boolean {
+  return versioned.get(keyv)?.get(prefix)?.has(table) ?? false;
+}
+
+/** The version key of `table` in the store and prefix of `cache`. */
+export function tableVersionKey(cache: ModelCache, table: string): string {
+  return versionKey(tableTag(cache.prefix, table));
+}
+
+/**
+ * The version keys a result read from `tables` depends on, for a query on `modelClass`. Tables not yet known
+ * are looked for among the relations of the model (and theirs); a table still unknown throws a TypeError
+ * naming it, before any I/O, rather than caching a result that its writes could not invalidate.
+ */
+export function dependencyKeys(modelClass: CachedClass, cache: ModelCache, tables: Iterable<string>, what: string): string[] {
+  const keys = new Set<string>();
+  for (const table of tables) {
+    if (!isVersioned(cache.store.keyv, cache.prefix, table)) discover(modelClass);
+    if (!isVersioned(cache.store.keyv, cache.prefix, table)) {
+      throw new TypeError(
+        `${what} reads table ${JSON.stringify(table)}, which no cached model with the same store and prefix writes, so its writes could not invalidate the result. ` +
+          `Make its model a CachedModel (with ${cache.space.modelName}'s store and prefix), or leave the query uncached.`,
+      );
+    }
+    keys.add(tableVersionKey(cache, table));
+  }
+  return [...keys].sort();
+}
+
+/** Sets up every cached model reachable through relations from `start`, which registers their tables. */
+function discover(start: CachedClass): void {
+  const seen = new Set<typeof Model>([start]);
+  const queue: (typeof Model)[] = [start];
+  while (queue.length > 0) {
+    const modelClass = queue.shift()!;
+    let relations: Record<string, Relation>;
+    try {
+      relations = modelClass.getRelations();
+    } catch {
+      continue; // relation mappings that do not resolve here are no dependency we can learn about
+    }
+    for (const relation of Object.values(relations)) {
+      const related = relation.relatedModelClass;
+      if (seen.has(related)) continue;
+      seen.add(related);
+      if (!isCachedClass(related)) continue;
+      try {
+        modelCache(related);
+        queue.push(related);
+      } catch {
+        // a misconfigured related model reports itself when it is used
+      }
+    }
+  }
+}
+
+const instrumented = new WeakSet<object>();
+const VERSIONED_HOOKS = ['afterInsert', 'afterUpdate', 'afterDelete'] as const;
+
+/**
+ * A many-to-many relation's join rows are written through a model class Objection makes for the join table
+ * (`relate`, `unrelate`, graph inserts and upserts), which runs none of our hooks. Its after-hooks are wrapped so
+ * that every such write also deletes the join table's version (after the commit, inside a transaction), in the
+ * store and prefix of the cached model that owns the relation; and the join table becomes one cached queries
+ * may read.
+ */
+export function versionJoinTable(owner: CachedClass, relation: Relation): void {
+  const join = (relation as Relation & { joinTableModelClass?: typeof Model | null }).joinTableModelClass;
+  if (!join || isCachedClass(join) || instrumented.has(join)) return;
+  let cache: ModelCache;
+  try {
+    cache = modelCache(owner);
+  } catch {
+    return; // the owner reports its own misconfiguration when used
+  }
+  instrumented.add(join);
+  const table = tableOf(join);
+  registerTable(cache, table);
+  const hooks = join as unknown as Record<string, (args: { transaction?: unknown }) => unknown>;
+  for (const hook of VERSIONED_HOOKS) {
+    const original = hooks[hook]!;
+    Object.defineProperty(join, hook, {
+      configurable: true,
+      writable: true,
+      value: async function (this: typeof Model, args: { transaction?: unknown }): Promise<unknown> {
+        const result = await original.call(this, args);
+        const current = modelCache(owner);
+        await flushAfterCommit(args.transaction as never, current.store, [tableVersionKey(current, table)]);
+        return result;
+      },
+    });
+  }
+}
