@@ -11,7 +11,7 @@ import { makeStore, type StoreKind } from './stores.js';
  * SQLite database. `check()` compares every cached read (by every key, of every row and every value ever used)
  * with a direct DB read.
  */
-export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', db: DbKind = 'sqlite') {
+export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', db: DbKind = 'sqlite', options: { cachedTags?: boolean } = {}) {
   const knex = await makeKnex(t, db);
   await knex.schema.createTable('authors', (table) => {
     table.increments('id');
@@ -41,7 +41,9 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
       };
     }
   }
-  class Tag extends Model {
+  // Tags are a plain model unless asked for: queries that read them can then not be cached.
+  const TagBase = (options.cachedTags ? CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) : Model) as typeof Model;
+  class Tag extends TagBase {
     static override tableName = 'tags';
     declare id: number;
     declare label: string;

@@ -45,3 +45,32 @@ export function gated<C extends typeof Model>(Base: C): { Gated: C; holdNextQuer
     },
   };
 }
+
+/**
+ * Holds the next DB query whose SQL matches `pattern`, once the DB has answered it and its connection is back
+ * in the pool, until released: for queries the test cannot reach through a model class (a cached query's
+ * statement). Works on knex's client, which runs every query builder's query.
+ */
+export function holdNextSql(knex: unknown, pattern: RegExp): Hold {
+  const reached = gate();
+  const release = gate();
+  type Runner = { run(...args: unknown[]): Promise<unknown> };
+  const client = (knex as { client: { runner(builder: { toSQL(): { sql?: string } }): Runner } }).client;
+  const original = client.runner;
+  let armed = true;
+  client.runner = function (this: unknown, builder) {
+    const runner = original.call(this, builder);
+    const run = runner.run;
+    runner.run = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      const result = await run.apply(this, args);
+      if (armed && pattern.test(builder.toSQL().sql ?? '')) {
+        armed = false;
+        reached.open();
+        await release.promise;
+      }
+      return result;
+    };
+    return runner;
+  };
+  return { reached: reached.promise, release: () => release.open() };
+}
