@@ -3,9 +3,9 @@ import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
 import { GuardedStore } from './guarded-store.js';
 import { encodeKeyPart, entryKeys, generationKey, rowKeyValue, tableTag, versionKey } from './keys.js';
-import { isCachedClass, modelCache, type ModelCache } from './model-config.js';
+import { isCachedClass, modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import { resolveOptions } from './options.js';
-import { isVersioned } from './table-registry.js';
+import { discover, isVersioned } from './table-registry.js';
 import { versionedRead, type ValueCodec } from './versioned-read.js';
 
 /** What a `cached()` value depends on: a row (a cached model instance), a cached model class, or a table name. */
@@ -69,6 +69,7 @@ function resolve(key: string, options: CachedOptions): Resolved {
 
   // Models first: the first one settles store and prefix for table names.
   const caches: ModelCache[] = [];
+  const classes: CachedClass[] = [];
   const deps: string[] = [];
   const tags: string[] = [];
   for (const item of dependsOn as unknown[]) {
@@ -83,11 +84,13 @@ function resolve(key: string, options: CachedOptions): Resolved {
       deps.push(entryKeys(cache.space, cache.idColumn, id).guard, generationKey(cache.space));
       tags.push(cache.space.tag);
       caches.push(cache);
+      classes.push(modelClass);
     } else if (typeof item === 'function' && isCachedClass(item)) {
       const cache = modelCache(item);
       deps.push(cache.versionKey);
       tags.push(cache.space.tag);
       caches.push(cache);
+      classes.push(item);
     } else {
       const name = typeof item === 'function' ? (item as { name?: string }).name : undefined;
       throw new TypeError(`${what}: dependsOn takes cached model instances, cached model classes and table names, got ${name ? `${name}, which is not a CachedModel` : item === null ? 'null' : typeof item}`);
@@ -105,6 +108,7 @@ function resolve(key: string, options: CachedOptions): Resolved {
   if (options.store !== undefined && options.store !== keyv) throw new TypeError(`${what}: store differs from the store of its dependencies`);
   for (const item of dependsOn as unknown[]) {
     if (typeof item !== 'string') continue;
+    if (!isVersioned(keyv, prefix, item)) for (const modelClass of classes) discover(modelClass);
     if (!isVersioned(keyv, prefix, item)) {
       throw new TypeError(
         `${what}: no cached model with this store and prefix writes table ${JSON.stringify(item)} (yet, in this process), so nothing would invalidate the value; pass its model class instead`,

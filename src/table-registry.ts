@@ -50,7 +50,7 @@ export function dependencyKeys(modelClass: CachedClass, cache: ModelCache, table
 }
 
 /** Sets up every cached model reachable through relations from `start`, which registers their tables. */
-function discover(start: CachedClass): void {
+export function discover(start: CachedClass): void {
   const seen = new Set<typeof Model>([start]);
   const queue: (typeof Model)[] = [start];
   while (queue.length > 0) {

@@ -16,8 +16,9 @@ test('misuse fails to type-check, each line for its own reason', async (t) => {
   const file = fileURLToPath(new URL('./types/misuse.ts', import.meta.url));
   const error = await t.throwsAsync<Error & { stdout: string }>(run(process.execPath, [tsc, ...flags, file]));
   const lines = error!.stdout.split('\n').filter((line) => line.includes('error TS'));
-  t.is(lines.length, 3, error!.stdout);
+  t.is(lines.length, 4, error!.stdout);
   t.regex(lines[0]!, /\(11,/);
   t.regex(lines[1]!, /\(12,/);
   t.regex(lines[2]!, /\(13,/);
+  t.regex(lines[3]!, /\(14,/);
 });

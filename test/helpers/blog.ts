@@ -49,6 +49,8 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
     declare label: string;
   }
   class Post extends makePostClass(store) {
+    declare author?: Author;
+    declare tags?: Tag[];
     static override get relationMappings() {
       return {
         author: { relation: Model.BelongsToOneRelation, modelClass: Author, join: { from: 'posts.authorId', to: 'authors.id' } },
