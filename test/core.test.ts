@@ -289,6 +289,29 @@ test('cacheVersion and cacheStore statics give a model its own entries', async (
   await Elsewhere.get('post-1');
   t.is(f.selects().length, 2, 'neither reads the entry of version 1 in the shared store');
   t.true([...(other.store as Map<string, unknown>).keys()].length > 0);
+  t.is(Elsewhere.cacheStore, other, 'cacheStore reads back the Keyv set');
+  t.is(f.Post.cacheStore, f.store, 'and is the mixin store where none is set');
+  t.is(V2.cacheStore, f.store, 'subclasses inherit it');
+  const assigned = new Keyv();
+  V2.cacheStore = assigned;
+  t.is(V2.cacheStore, assigned, 'assignment works like the static field');
+  t.is(f.Post.cacheStore, f.store, 'without touching the parent');
+  await V2.get('post-2');
+  t.true([...(assigned.store as Map<string, unknown>).keys()].length > 0);
+});
+
+forEachStore(test, 'cacheStore is the Keyv: the low-level API of the seed (a list cached by hand, flushed on save)', async (t, kind) => {
+  const f = await makeFixture(t, { kind });
+  const store = f.Post.cacheStore;
+  t.is(store, f.store);
+  await store.set('all-posts', ['post-1', 'post-2']);
+  t.deepEqual(await store.get('all-posts'), ['post-1', 'post-2']);
+  await store.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
+  t.deepEqual(await store.getMany(['a', 'b']), [1, 2]);
+  t.true(await store.delete('all-posts'));
+  t.is(await store.get('all-posts'), undefined);
+  await f.Post.get('post-1');
+  t.is((await f.Post.get('post-1'))?.id, 1, 'entries of its own keep working next to the app’s');
 });
 
 forEachStore(test, 'bindKnex subclasses share settings and entries with their parent', async (t, kind) => {

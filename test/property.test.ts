@@ -1,9 +1,10 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { raw } from 'objection';
+import { Model, raw } from 'objection';
+import type { Knex } from 'knex';
 import { CountingKeyv, makePostClass, POSTS_DDL } from './helpers/fixture.js';
 import { makeKnex, UNIQUE_VIOLATION } from './helpers/databases.js';
-import { createMemoryStore } from 'objection-cache';
+import { CachedModel, createMemoryStore } from 'objection-cache';
 import { CONSISTENCY_SETUPS, forEachStore, makeStore, useStores } from './helpers/stores.js';
 
 useStores(test);
@@ -15,6 +16,8 @@ const SLUGS = ['a', 'b', 'c', 'd', 'ax', 'bx', 'axx'];
 const NAMES = ['A', 'B', 'C', 'D', 'E'];
 const IDS = [1, 2, 3, 4, 5, 6, 7];
 
+// Cached queries and relations the sequences warm, and check() compares with the DB after every step.
+const QUERY_COUNT = 5;
 const slug = fc.constantFrom(...SLUGS);
 const name = fc.constantFrom(...NAMES);
 const id = fc.constantFrom(...IDS);
@@ -29,6 +32,8 @@ const write = fc.oneof(
   fc.record({ op: fc.constant('deleteWhere' as const), slug }),
   fc.record({ op: fc.constant('save' as const), id, title: fc.string({ maxLength: 3 }), slug: fc.option(slug) }),
   fc.record({ op: fc.constant('upsert' as const), slug, name }),
+  fc.record({ op: fc.constant('setAuthor' as const), id, author: fc.constantFrom(1, 2, 3) }),
+  fc.record({ op: fc.constant('renameAuthor' as const), author: fc.constantFrom(1, 2, 3), name }),
 );
 type Write = typeof write extends fc.Arbitrary<infer W> ? W : never;
 
@@ -37,6 +42,8 @@ const step = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('getByName' as const), name }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('getById' as const), id }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('getMany' as const), slugs: fc.subarray(SLUGS) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('query' as const), which: fc.integer({ min: 0, max: QUERY_COUNT - 1 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('related' as const), id }) },
   { weight: 4, arbitrary: write },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('transaction' as const), writes: fc.array(write, { maxLength: 4 }), rollback: fc.boolean() }) },
 );
@@ -52,16 +59,47 @@ forEachStore(test, 'random reads, writes and transactions never leave a cached r
       runs++;
       {
         await knex.schema.dropTableIfExists('posts');
+        await knex.schema.dropTableIfExists('authors');
         await knex.schema.createTable('posts', POSTS_DDL);
+        await knex.schema.createTable('authors', (table) => {
+          table.increments('id');
+          table.string('name').notNullable();
+        });
+        await knex('authors').insert([{ name: 'A' }, { name: 'B' }, { name: 'C' }]);
         await knex('posts').insert([
-          { slug: 'a', name: 'A', views: 1 },
-          { slug: 'b', name: 'B', views: 2 },
+          { slug: 'a', name: 'A', views: 1, authorId: 1 },
+          { slug: 'b', name: 'B', views: 2, authorId: 2 },
         ]);
-        const Post = makePostClass(shared ?? new CountingKeyv(), { prefix: `run${runs}` });
+        const store = shared ?? new CountingKeyv();
+        class Author extends CachedModel(Model, { store, prefix: `run${runs}`, timeout: 20_000 }) {
+          static override tableName = 'authors';
+          declare id: number;
+          declare name: string;
+          static override get relationMappings() {
+            return { posts: { relation: Model.HasManyRelation, modelClass: Post, join: { from: 'authors.id', to: 'posts.authorId' } } };
+          }
+        }
+        class Post extends makePostClass(store, { prefix: `run${runs}` }) {
+          declare author?: Author;
+          static override get relationMappings() {
+            return { author: { relation: Model.BelongsToOneRelation, modelClass: Author, join: { from: 'posts.authorId', to: 'authors.id' } } };
+          }
+        }
         Post.knex(knex);
+        Author.knex(knex);
         type P = InstanceType<typeof Post>;
+        const queries = (cache: boolean): PromiseLike<unknown>[] => {
+          const on = <Q extends { cache(): Q }>(query: Q): Q => (cache ? query.cache() : query);
+          return [
+            on(Post.query().orderBy('id')),
+            on(Post.query().where('views', '>=', 2).orderBy('id')),
+            on(Post.query().withGraphFetched('author').orderBy('id')),
+            on(Post.query().count('* as n').first()),
+            on(Author.query().withGraphJoined('posts').orderBy(['authors.id', 'posts.id'])),
+          ];
+        };
 
-        const apply = async (w: Write, trx?: import('knex').Knex.Transaction, rethrow = false): Promise<void> => {
+        const apply = async (w: Write, trx?: Knex.Transaction, rethrow = false): Promise<void> => {
           const q = () => Post.query(trx);
           try {
             switch (w.op) {
@@ -97,6 +135,12 @@ forEachStore(test, 'random reads, writes and transactions never leave a cached r
               case 'upsert':
                 await q().insert({ slug: w.slug, name: w.name }).onConflict('slug').merge();
                 break;
+              case 'setAuthor':
+                await q().patch({ authorId: w.author }).where('id', w.id);
+                break;
+              case 'renameAuthor':
+                await Author.query(trx).patch({ name: w.name }).where('id', w.author);
+                break;
             }
           } catch (error) {
             if (rethrow || !UNIQUE_VIOLATION.test(String(error))) throw error;
@@ -113,6 +157,14 @@ forEachStore(test, 'random reads, writes and transactions never leave a cached r
           NAMES.forEach((n, i) => t.deepEqual(cachedByName[i]?.$toJson(), by('name', n), `${label}: name ${n}`));
           const cachedById = await Post.getManyBy('id', IDS);
           IDS.forEach((n, i) => t.deepEqual(cachedById[i]?.$toJson(), by('id', n), `${label}: id ${n}`));
+          const cachedQueries = await Promise.all(queries(true));
+          const directQueries = await Promise.all(queries(false));
+          cachedQueries.forEach((result, i) => t.deepEqual(plain(result), plain(directQueries[i]), `${label}: cached query ${i}`));
+          for (const row of rows) {
+            const related = await row.$relatedQuery('author');
+            const direct = await Author.query().findById(row.authorId ?? -1);
+            t.deepEqual(related?.$toJson(), direct?.$toJson(), `${label}: author of post ${row.id}`);
+          }
         };
 
         for (const [i, s] of steps.entries()) {
@@ -129,6 +181,14 @@ forEachStore(test, 'random reads, writes and transactions never leave a cached r
             case 'getMany':
               await Post.getMany(s.slugs);
               break;
+            case 'query':
+              await queries(true)[s.which];
+              break;
+            case 'related': {
+              const post = (await Post.getById(s.id)) as P | undefined;
+              if (post) await post.$relatedQuery('author');
+              break;
+            }
             case 'transaction':
               await Post.transaction(async (trx) => {
                 // Each write in a savepoint: on PostgreSQL a unique violation would otherwise abort the transaction.
@@ -153,3 +213,7 @@ forEachStore(test, 'random reads, writes and transactions never leave a cached r
   );
   t.is(runs, db === 'postgres' ? 100 : 200);
 }, [...CONSISTENCY_SETUPS, { store: 'local', db: 'sqlite' }]);
+
+function plain(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value ?? null)) as unknown;
+}
