@@ -14,7 +14,7 @@ import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import Keyv from 'keyv';
 import { Model } from 'objection';
-import { CachedModel, createMemoryStore } from 'objection-cache';
+import { cached, CachedModel, createMemoryStore } from 'objection-cache';
 import { Bench } from 'tinybench';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
@@ -361,6 +361,39 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     countRuns: 3,
   });
 
+  // -------- cached queries: a page of a list, a count over the whole table, a findById through cacheQueries
+  class QueryPost extends Post {
+    static override cacheQueries = true;
+  }
+  const uncachedList = await measure(store, 'baseline', { name: 'uncached list query (20 rows)', fn: () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20) });
+  const list = () => Post.query().where('views', '>=', 0).orderBy('id').limit(20);
+  const handList = async () => {
+    let hit = await hand.get('list');
+    if (hit === undefined) {
+      hit = (await Plain.query().where('views', '>=', 0).orderBy('id').limit(20)).map((p) => p.toJSON());
+      await hand.set('list', hit, 3_600_000);
+    }
+    return hit;
+  };
+  await handList();
+  const handListHit = await measure(store, 'baseline', { name: 'hand-written list cache hit', fn: handList });
+  await list().cache();
+  const listHit = await measure(store, 'case', { name: 'query().cache() list (warm)', fn: () => list().cache() });
+  const listCold = await measure(store, 'case', {
+    name: 'query().cache() list (cold: after a write)',
+    beforeEach: () => Post.query().patch({ views: 0 }).where('id', 1),
+    fn: () => list().cache(),
+  });
+  const uncachedCount = await measure(store, 'baseline', { name: 'uncached count(*) of 100,000 rows', fn: () => Plain.query().count('* as n').first() });
+  await Post.query().count('* as n').first().cache();
+  const countHit = await measure(store, 'case', { name: 'query().cache() count (warm)', fn: () => Post.query().count('* as n').first().cache() });
+  const uncachedFindById = await measure(store, 'baseline', { name: 'uncached query().findById()', fn: () => Plain.query().findById(42) });
+  await QueryPost.query().findById(42);
+  const findById = await measure(store, 'case', { name: 'query().findById() with cacheQueries', fn: () => QueryPost.query().findById(42) });
+  const fragment = () => cached('post-count', async () => Number(((await Plain.query().count('* as n').first()) as unknown as { n: number }).n), { dependsOn: [Post] });
+  await fragment();
+  const cachedHit = await measure(store, 'case', { name: 'cached() value (warm)', fn: fragment });
+
   // -------- mixed: 95% reads (Zipf over 10,000 slugs), 5% writes, 64 at a time
   const workload = (read: (slug: string) => PromiseLike<unknown>, write: (slug: string) => PromiseLike<unknown>) => {
     const rank = zipf(10_000, 1.0, 42);
@@ -399,6 +432,11 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   ratio(bulk, { uncached: uncachedBulk });
   ratio(stampede, { uncached: uncachedStampede });
   ratio(mixed, { uncached: mixedUncached, 'hand-written': mixedHand, bentocache: mixedBento });
+  ratio(listHit, { uncached: uncachedList, 'hand-written': handListHit });
+  ratio(listCold, { uncached: uncachedList });
+  ratio(countHit, { uncached: uncachedCount });
+  ratio(findById, { uncached: uncachedFindById });
+  ratio(cachedHit, { uncached: uncachedCount });
 
   await bento.disconnectAll();
   if (store === 'redis') {
