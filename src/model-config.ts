@@ -13,6 +13,8 @@ export interface CacheStatics {
   cacheVersion?: string | number;
   /** Serve plain key lookups (`findById`, `findOne` on a cache key) from the natural-key cache. */
   cacheQueries?: boolean;
+  /** Read through `storeOverride` below: the mixin's accessor answers the settled store. */
+  cacheStore?: Keyv;
 }
 
 /** A model class as the cache sees it: Objection's statics plus ours. */

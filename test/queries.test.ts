@@ -5,8 +5,9 @@ import { makeBlog } from './helpers/blog.js';
 import type { Knex } from 'knex';
 import { holdNextSql } from './helpers/gates.js';
 import { twoConnections } from './helpers/two-connections.js';
-import { TEST_STORE_TIMEOUT } from './helpers/fixture.js';
-import { forEachSetup, forEachStore, useStores } from './helpers/stores.js';
+import Keyv from 'keyv';
+import { CountingKeyv, makePostClass, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
+import { forEachSetup, forEachStore, makeStore, useStores } from './helpers/stores.js';
 
 useStores(test);
 
@@ -135,7 +136,7 @@ forEachSetup(test, 'a cached query in a transaction neither reads nor fills the 
 
 forEachSetup(test, 'a cached query that read the DB before a write never serves its old rows after it', async (t, kind, db) => {
   const b = await makeBlog(t, kind, db, { cachedTags: true });
-  const hold = holdNextSql(b.knex as never, /from [`"]posts[`"] where/);
+  const hold = holdNextSql(b.knex, /from [`"]posts[`"] where/);
   const reader = b.Post.query().where('views', '>', 1).orderBy('id').cache();
   const pending = reader.then((rows) => rows);
   await hold.reached; // the reader has the old rows in hand
@@ -226,4 +227,31 @@ test('many-to-many join rows written through a plain model of the join table are
   CachedPostTag.knex(b.knex);
   await CachedPostTag.query().insert({ postId: 1, tagId: 2 } as never);
   t.is((await tagsOf1()).length, 2, 'a cached model of the join table invalidates on its own');
+});
+
+forEachSetup(test, 'across processes sharing one store: a write in one invalidates the other’s cached queries, even mid-read', async (t, kind, db) => {
+  // Two store clients on one backing store stand for two processes on one Redis: separate flights, shared entries.
+  const b = await makeBlog(t, kind, db);
+  const shared = new Map();
+  const namespace = `shared${Math.random().toString(36).slice(2, 8)}`;
+  const storeA = kind === 'memory' ? new CountingKeyv({ store: shared }) : await makeStore(t, kind, namespace);
+  const storeB = kind === 'memory' ? new Keyv({ store: shared }) : await makeStore(t, kind, namespace);
+  const ProcessA = makePostClass(storeA);
+  const ProcessB = makePostClass(storeB);
+  ProcessA.knex(b.knex);
+  ProcessB.knex(b.knex);
+  const list = (M: typeof ProcessA) => M.query().where('views', '>', 1).orderBy('id').cache();
+  t.deepEqual((await list(ProcessA)).map((p) => p.id), [2, 3, 4]);
+  await ProcessB.query().patch({ views: 0 }).where('id', 2);
+  t.deepEqual((await list(ProcessA)).map((p) => p.id), [3, 4], 'B’s write dropped A’s cached result');
+
+  await ProcessB.query().patch({ views: 5 }).where('id', 3); // A's next read misses
+  const hold = holdNextSql(b.knex, /from [`"]posts[`"] where/);
+  const readerA = list(ProcessA).then((rows) => rows.map((p) => p.id));
+  await hold.reached; // A has the old rows in hand
+  await ProcessB.query().patch({ views: 9 }).where('id', 1);
+  hold.release();
+  t.deepEqual(await readerA, [3, 4]);
+  t.deepEqual((await list(ProcessB)).map((p) => p.id), [1, 3, 4], 'A’s late fill is ignored by B');
+  t.deepEqual((await list(ProcessA)).map((p) => p.id), [1, 3, 4], 'and by A');
 });
