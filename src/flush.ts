@@ -39,6 +39,6 @@ export async function flushModel(cache: ModelCache): Promise<boolean> {
   const flights = flightsOf(cache.store.keyv);
   const prefix = `${cache.space.tag}:`;
   for (const key of flights.keys()) if (key.startsWith(prefix)) flights.delete(key);
-  detachVersionedFlights(cache.store.keyv, new Set([cache.versionKey]));
+  detachVersionedFlights(cache.store.keyv, new Set([cache.versionKey, generationKey(cache.space)]));
   return cache.store.delete(generationKey(cache.space), cache.versionKey);
 }
