@@ -3,8 +3,8 @@ import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
 import { GuardedStore } from './guarded-store.js';
 import { encodeKeyPart, entryKeys, generationKey, rowKeyValue, tableTag, versionKey } from './keys.js';
-import { isCachedClass, modelCache, type CachedClass, type ModelCache } from './model-config.js';
-import { resolveOptions } from './options.js';
+import { isCachedClass, modelCache, tokenTtlFor, type CachedClass, type ModelCache } from './model-config.js';
+import { isMilliseconds, resolveOptions } from './options.js';
 import { discover, isVersioned } from './table-registry.js';
 import { versionedRead, type ValueCodec } from './versioned-read.js';
 
@@ -119,18 +119,17 @@ function resolve(key: string, options: CachedOptions): Resolved {
     tags.push(tag);
   }
   const ttl = checkTtl(what, options.ttl ?? anchor?.ttl ?? settings!.ttl);
-  const tokenTtl = anchor?.tokenTtl ?? 2 * Math.max(settings!.ttl, settings!.missTtl);
   return {
     store: anchor?.store ?? guardedStoreOf(keyv, settings!),
     deps: [...new Set(deps)].sort(),
     tag: tags[0] ?? tableTag(prefix, 'cached'),
     ttl,
-    tokenTtl: ttl === 0 || tokenTtl === 0 ? 0 : Math.max(tokenTtl, 2 * ttl),
+    tokenTtl: anchor?.tokenTtl ?? tokenTtlFor(settings!),
   };
 }
 
 function checkTtl(what: string, ttl: unknown): number {
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) throw new TypeError(`${what}: ttl must be a finite number of milliseconds >= 0, got ${String(ttl)}`);
+  if (!isMilliseconds(ttl)) throw new TypeError(`${what}: ttl must be a finite number of milliseconds >= 0, got ${String(ttl)}`);
   return ttl;
 }
 

@@ -76,9 +76,7 @@ export function generationKey(space: KeySpace): string {
  * arrays and Dates are not (the DB would coerce them in ways a key cannot follow).
  */
 export function assertKeyValue(space: KeySpace, column: string, value: unknown): asserts value is KeyValue {
-  const ok =
-    typeof value === 'string' || typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value));
-  if (!ok) {
+  if (rowKeyValue(value) === undefined) {
     throw new TypeError(`${space.modelName}.${column}: a cache key must be a string, a finite number or a bigint, got ${describe(value)}`);
   }
 }

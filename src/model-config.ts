@@ -123,11 +123,16 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
     primaryColumn: declared[0] ?? idColumn,
     ttl: options.ttl,
     missTtl: options.missTtl,
-    tokenTtl: options.ttl === 0 || options.missTtl === 0 ? 0 : 2 * Math.max(options.ttl, options.missTtl),
+    tokenTtl: tokenTtlFor(options),
     store: new GuardedStore(options.store, options.timeout, options.onError, name),
   };
   registerTable(cache, table);
   return cache;
+}
+
+/** Guard and generation tokens live twice the longer of `ttl` and `missTtl`, or forever when either does. */
+export function tokenTtlFor({ ttl, missTtl }: { readonly ttl: number; readonly missTtl: number }): number {
+  return ttl === 0 || missTtl === 0 ? 0 : 2 * Math.max(ttl, missTtl);
 }
 
 /** Throws unless `column` is one the model is cached under; the message lists the allowed ones. */

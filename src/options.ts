@@ -69,8 +69,13 @@ export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl
   };
 }
 
+/** A duration option: a finite number of milliseconds, 0 or more. */
+export function isMilliseconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
 function checkTtl(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+  if (!isMilliseconds(value)) {
     throw new TypeError(`objection-cache: ${name} must be a finite number of milliseconds >= 0, got ${String(value)}`);
   }
   return value;

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
 import { queryKey } from './keys.js';
+import { isMilliseconds } from './options.js';
 import { isCachedClass, modelCache, tableOf, type CachedClass } from './model-config.js';
 import { tablesOf } from './query-shape.js';
 import { dependencyKeys } from './table-registry.js';
@@ -24,7 +25,7 @@ export function checkQueryCacheOptions(modelName: string, options: unknown): Que
     throw new TypeError(`${modelName}.query().cache(): options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
   const { ttl, dependsOn } = options as Record<string, unknown>;
-  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
+  if (ttl !== undefined && !isMilliseconds(ttl)) {
     throw new TypeError(`${modelName}.query().cache(): ttl must be a finite number of milliseconds >= 0, got ${String(ttl)}`);
   }
   if (dependsOn !== undefined) checkTables(`${modelName}.query().cache()`, dependsOn);
@@ -64,15 +65,9 @@ export function cachedQueryRows(knexBuilder: Knex.QueryBuilder, modelClass: Cach
   const { sql, bindings } = knexBuilder.toSQL();
   const tables = [...tablesOf(knexBuilder), ...tablesNamed(options.dependsOn)];
   const deps = dependencyKeys(modelClass, cache, tables, `${modelClass.name}.query().cache()`);
-  const ttl = options.ttl ?? cache.ttl;
   return versionedRead(
     cache.store,
-    {
-      key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json),
-      deps,
-      ttl,
-      tokenTtl: ttl === 0 || cache.tokenTtl === 0 ? 0 : Math.max(cache.tokenTtl, 2 * ttl),
-    },
+    { key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json), deps, ttl: options.ttl ?? cache.ttl, tokenTtl: cache.tokenTtl },
     fromDb,
     ROWS,
   );

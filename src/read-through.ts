@@ -151,10 +151,12 @@ function encodeFound(found: Found | undefined): Lookup {
   return found ? encodeRow(found.row.$toDatabaseJson()) : null;
 }
 
-function asToken(raw: unknown): string | undefined {
+/** A token as read from the store, or undefined where there is none. */
+export function asToken(raw: unknown): string | undefined {
   return typeof raw === 'string' && raw !== '' ? raw : undefined;
 }
 
-function newToken(): string {
+/** A fresh random token: a deleted token never comes back. */
+export function newToken(): string {
   return randomBytes(12).toString('base64url');
 }

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type Keyv from 'keyv';
 import { decodeRecord, encodeRecord, type EncodedRow } from './codec.js';
 import type { GuardedStore, StoreEntry } from './guarded-store.js';
+import { asToken, newToken } from './read-through.js';
 
 /**
  * Read-through for values that depend on version tokens rather than on one row: cached query results (which
@@ -20,7 +20,7 @@ export interface VersionedEntry {
   readonly deps: readonly string[];
   /** Lifetime of the value in ms; 0 keeps it until invalidated. */
   readonly ttl: number;
-  /** Lifetime of tokens this read creates: they must outlive the values stamped with them. */
+  /** Lifetime of the tokens of the model (or settings) the value belongs to; stretched here to outlive `ttl`. */
   readonly tokenTtl: number;
 }
 
@@ -106,7 +106,7 @@ async function readOrLoad<T>(store: GuardedStore, entry: VersionedEntry, load: (
   const current = tokens.map((token, i) => {
     if (token !== undefined) return token;
     const fresh = newToken();
-    created.push({ key: entry.deps[i]!, value: fresh, ttl: entry.tokenTtl });
+    created.push({ key: entry.deps[i]!, value: fresh, ttl: outliving(entry) });
     return fresh;
   });
   const storable = await store.setMany(created);
@@ -122,6 +122,11 @@ async function readOrLoad<T>(store: GuardedStore, entry: VersionedEntry, load: (
   return encoded;
 }
 
+/** Tokens must outlive the values stamped with them; 0 (no expiry) wins either way. */
+function outliving(entry: VersionedEntry): number {
+  return entry.ttl === 0 || entry.tokenTtl === 0 ? 0 : Math.max(entry.tokenTtl, 2 * entry.ttl);
+}
+
 /**
  * Records reuse the natural-key cache's layout (codec.ts `encodeRecord`): the stamp where a row keeps its
  * generation token, and this marker where a row keeps its guard. With no dependency the stamp is `-`.
@@ -130,12 +135,4 @@ const STAMPED = 'v';
 
 function stamp(tokens: readonly (string | undefined)[]): string {
   return tokens.length === 0 ? '-' : tokens.join('.');
-}
-
-function asToken(raw: unknown): string | undefined {
-  return typeof raw === 'string' && raw !== '' ? raw : undefined;
-}
-
-function newToken(): string {
-  return randomBytes(12).toString('base64url');
 }
