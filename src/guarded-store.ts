@@ -122,16 +122,7 @@ export class GuardedStore {
    */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     if (keys.length === 0) return true;
-    if (this.local) {
-      this.local.deleteMany(keys);
-      return true;
-    }
-    if (!this.health.degraded) {
-      if ((await this.guard('deleteMany', () => this.remove(keys))) !== FAILED) return true;
-    }
-    for (const key of keys) this.health.pending.add(key);
-    this.capPending();
-    return this.drain();
+    return this.removeOrKeep('deleteMany', keys, this.health.pending);
   }
 
   /**
@@ -139,14 +130,20 @@ export class GuardedStore {
    * pending like a flush, where no overflow of single keys can drop them.
    */
   async delete(...keys: string[]): Promise<boolean> {
+    return this.removeOrKeep('delete', keys, this.health.pendingGenerations);
+  }
+
+  /** Deletes `keys` now; when that fails (or earlier flushes are pending), keeps them in `pending` and drains. */
+  private async removeOrKeep(operation: string, keys: readonly string[], pending: Set<string>): Promise<boolean> {
     if (this.local) {
       this.local.deleteMany(keys);
       return true;
     }
     if (!this.health.degraded) {
-      if ((await this.guard('delete', () => this.remove(keys))) !== FAILED) return true;
+      if ((await this.guard(operation, () => this.remove(keys))) !== FAILED) return true;
     }
-    for (const key of keys) this.health.pendingGenerations.add(key);
+    for (const key of keys) pending.add(key);
+    this.capPending();
     return this.drain();
   }
 
