@@ -5,9 +5,8 @@ import { makeBlog } from './helpers/blog.js';
 import type { Knex } from 'knex';
 import { holdNextSql } from './helpers/gates.js';
 import { twoConnections } from './helpers/two-connections.js';
-import Keyv from 'keyv';
-import { CountingKeyv, makePostClass, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
-import { forEachSetup, forEachStore, makeStore, useStores } from './helpers/stores.js';
+import { makePostClass, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
+import { forEachSetup, forEachStore, twoProcessStores, useStores } from './helpers/stores.js';
 
 useStores(test);
 
@@ -230,12 +229,8 @@ test('many-to-many join rows written through a plain model of the join table are
 });
 
 forEachSetup(test, 'across processes sharing one store: a write in one invalidates the other’s cached queries, even mid-read', async (t, kind, db) => {
-  // Two store clients on one backing store stand for two processes on one Redis: separate flights, shared entries.
   const b = await makeBlog(t, kind, db);
-  const shared = new Map();
-  const namespace = `shared${Math.random().toString(36).slice(2, 8)}`;
-  const storeA = kind === 'memory' ? new CountingKeyv({ store: shared }) : await makeStore(t, kind, namespace);
-  const storeB = kind === 'memory' ? new Keyv({ store: shared }) : await makeStore(t, kind, namespace);
+  const [storeA, storeB] = await twoProcessStores(t, kind);
   const ProcessA = makePostClass(storeA);
   const ProcessB = makePostClass(storeB);
   ProcessA.knex(b.knex);

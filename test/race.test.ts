@@ -1,7 +1,6 @@
 import test from 'ava';
-import { forEachSetup, makeStore, useStores } from './helpers/stores.js';
-import Keyv from 'keyv';
-import { CountingKeyv, makeFixture, makePostClass } from './helpers/fixture.js';
+import { forEachSetup, twoProcessStores, useStores } from './helpers/stores.js';
+import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { gated } from './helpers/gates.js';
 
 useStores(test);
@@ -56,13 +55,9 @@ forEachSetup(test, 'a caller that starts after a flush does not join a fill that
 });
 
 forEachSetup(test, 'across processes sharing one store: a fill from before the flush is ignored by every reader', async (t, kind, db) => {
-  // Two store clients on one backing store stand for two processes on one Redis: separate flights, shared
-  // entries. On memory, two Keyv over one Map; on Redis, two connections with one namespace.
+  // Two store clients on one backing store stand for two processes (see twoProcessStores).
   const f = await makeFixture(t, { kind, db });
-  const shared = new Map();
-  const namespace = `shared${Math.random().toString(36).slice(2, 8)}`;
-  const storeA = kind === 'memory' ? new CountingKeyv({ store: shared }) : await makeStore(t, kind, namespace);
-  const storeB = kind === 'memory' ? new Keyv({ store: shared }) : await makeStore(t, kind, namespace);
+  const [storeA, storeB] = await twoProcessStores(t, kind);
   const ProcessA = makePostClass(storeA);
   const ProcessB = makePostClass(storeB);
   ProcessA.knex(f.knex);

@@ -2,6 +2,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import KeyvRedis from '@keyv/redis';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import Keyv from 'keyv';
 import { promisify } from 'node:util';
 import { CountingKeyv } from './counting-keyv.js';
 import { stopPostgres, type DbKind } from './databases.js';
@@ -51,6 +52,19 @@ export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace 
   const store = new CountingKeyv(adapter, { namespace });
   t.teardown(() => store.disconnect());
   return store;
+}
+
+/**
+ * Two store clients over one backing store, standing for two processes on one Redis: separate flights, shared
+ * entries. On memory, two Keyv over one Map; on Redis, two connections with one namespace.
+ */
+export async function twoProcessStores(t: ExecutionContext, kind: StoreKind): Promise<[CountingKeyv, Keyv]> {
+  if (kind === 'memory') {
+    const shared = new Map();
+    return [new CountingKeyv({ store: shared }), new Keyv({ store: shared })];
+  }
+  const namespace = `shared${randomBytes(3).toString('hex')}`;
+  return [await makeStore(t, kind, namespace), await makeStore(t, kind, namespace)];
 }
 
 /** A store and a database for one run of a test body. */
