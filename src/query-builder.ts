@@ -25,13 +25,16 @@ export interface CachedQueryBuilder<M extends Model, R = M[]> extends QueryBuild
 const OPTIONS = Symbol('objection-cache: cache() options');
 /** Set on builders the cache itself runs (fills, key reads before writes): they always ask the DB. */
 const DIRECT = Symbol('objection-cache: direct');
-/** Set on the clone that `execute` runs with the cache's knex hook installed. */
+/** Set on the clone that Objection's `execute` runs, once it has the cache's knex hook (and on its clones). */
 const ROUTED = Symbol('objection-cache: routed');
+/** Raised on the caller's builder while Objection's `execute` takes its working clone. */
+const EXECUTING = Symbol('objection-cache: executing');
 
 interface CacheState {
   [OPTIONS]?: QueryCacheOptions;
   [DIRECT]?: boolean;
   [ROUTED]?: boolean;
+  [EXECUTING]?: boolean;
 }
 
 type AnyBuilder = QueryBuilder<Model, unknown> & CacheState;
@@ -61,6 +64,14 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
       const copy = super.clone() as this;
       copy[OPTIONS] = this[OPTIONS];
       copy[DIRECT] = this[DIRECT];
+      copy[ROUTED] = this[ROUTED]; // a clone of a routed builder carries its hook already
+      if (this[EXECUTING] && !this[ROUTED]) {
+        const options = this[OPTIONS];
+        copy[ROUTED] = true;
+        copy.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
+          routeThroughCache(knexBuilder, builder, options);
+        });
+      }
       return copy;
     }
 
@@ -77,13 +88,14 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
 
     override async execute(): Promise<unknown> {
       if (this[ROUTED] || this[DIRECT] || !this.isFind() || inTransaction(this)) return super.execute();
-      const routed = this.clone();
-      routed[ROUTED] = true;
-      const options = this[OPTIONS];
-      routed.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
-        routeThroughCache(knexBuilder, builder, options);
-      });
-      return routed.execute();
+      // Objection's execute() runs on a clone that it takes before its first await. While the flag is up, clone()
+      // gives that clone the cache's knex hook, so the caller's builder stays as it was and no second clone is made.
+      this[EXECUTING] = true;
+      try {
+        return super.execute();
+      } finally {
+        this[EXECUTING] = undefined;
+      }
     }
 
     override async resultSize(): Promise<number> {

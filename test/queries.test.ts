@@ -161,6 +161,26 @@ forEachStore(test, 'concurrent identical cold queries run one DB query', async (
   t.not(results[0]![0], results[1]![0], 'every caller gets instances of its own');
 });
 
+test('running a builder leaves it as it was: it runs again through the cache, once per run, and its clones do too', async (t) => {
+  const b = await makeBlog(t, 'memory', 'sqlite', { cachedTags: true });
+  const query = b.Post.query().withGraphFetched('author').where('views', '>', 1).orderBy('id').cache();
+  const sql = query.toKnexQuery().toString();
+  b.reset();
+  const first = await query;
+  t.is(query.toKnexQuery().toString(), sql, 'the SQL is unchanged');
+  t.is(b.selects().length, 2, 'cold: the posts statement and the authors statement');
+  t.is(b.store.calls.getMany, 2, 'one store read per statement: no statement went through the cache twice');
+  b.reset();
+  const again = await query;
+  const cloned = await query.clone();
+  t.deepEqual(plain(again), plain(first));
+  t.deepEqual(plain(cloned), plain(first));
+  t.deepEqual(b.selects(), [], 'warm, the same builder and its clone ask the DB nothing');
+  t.is(b.store.calls.getMany, 4, 'two runs, one store read per statement each');
+  const page = await query.clone().page(0, 1);
+  t.is(page.total, first.length, 'page() of a clone counts the same rows');
+});
+
 forEachStore(test, 'cache({ ttl }) and empty results: an empty answer is cached too', async (t, kind) => {
   const b = await makeBlog(t, kind, 'sqlite');
   await b.Post.query().where('title', 'nothing').cache({ ttl: 60_000 });
