@@ -150,6 +150,11 @@ async function measure(store: string, kind: Row['kind'], task: Task): Promise<Ro
   await bench.run();
   const result = bench.tasks[0]!.result;
   if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+  return record(store, kind, task, { opsPerSec: result.throughput.mean, p50: result.latency.p50, p99: result.latency.p99 });
+}
+
+/** Counts the task's DB queries and Redis commands per operation in untimed runs, and adds its row. */
+async function record(store: string, kind: Row['kind'], task: Task, timing: Pick<Row, 'opsPerSec' | 'p50' | 'p99'>): Promise<Row> {
   const runs = task.countRuns ?? 20;
   let queries = 0;
   let commands = 0;
@@ -166,9 +171,7 @@ async function measure(store: string, kind: Row['kind'], task: Task): Promise<Ro
     db,
     kind,
     name: task.name,
-    opsPerSec: result.throughput.mean,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    ...timing,
     dbPerOp: queries / runs,
     redisPerOp: store === 'redis' ? commands / runs : null,
     ratios: {},
@@ -176,6 +179,34 @@ async function measure(store: string, kind: Row['kind'], task: Task): Promise<Ro
   rows.push(row);
   console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
   return row;
+}
+
+/**
+ * A case whose cost differs from its baseline's by a few microseconds, more than the noise between two cases
+ * measured one after the other: both run in alternating rounds, so they share whatever the machine is doing.
+ * Returns [baseline, case].
+ */
+async function measureInterleaved(store: string, baseline: Task, task: Task, rounds = 40, perRound = 100): Promise<[Row, Row]> {
+  const tasks = [baseline, task];
+  for (const t of tasks) for (let i = 0; i < perRound; i++) await t.fn(); // warm-up
+  const latencies = tasks.map(() => new Float64Array(rounds * perRound));
+  const busy = [0, 0];
+  for (let round = 0; round < rounds; round++) {
+    for (const [k, t] of tasks.entries()) {
+      for (let i = 0; i < perRound; i++) {
+        const t0 = performance.now();
+        await t.fn();
+        const took = performance.now() - t0;
+        latencies[k]![round * perRound + i] = took;
+        busy[k]! += took;
+      }
+    }
+  }
+  const timing = (k: number) => {
+    const sorted = latencies[k]!.sort();
+    return { opsPerSec: (sorted.length / busy[k]!) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
+  };
+  return [await record(store, 'baseline', baseline, timing(0)), await record(store, 'case', task, timing(1))];
 }
 
 /** A workload run by hand: `ops` operations, `concurrency` at a time; latency of each and throughput overall. */
@@ -367,6 +398,17 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   }
   const uncachedList = await measure(store, 'baseline', { name: 'uncached list query (20 rows)', fn: () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20) });
   const list = () => Post.query().where('views', '>=', 0).orderBy('id').limit(20);
+  // What a cached model costs a query that does not use the cache (no cache(), no cacheQueries): the builder's hook.
+  const [plainFind, plainFindOnCached] = await measureInterleaved(
+    store,
+    { name: 'uncached findOne, interleaved', fn: () => Plain.query().findOne({ slug: 'post-42' }) },
+    { name: 'findOne on a cached model, not cached', fn: () => Post.query().findOne({ slug: 'post-42' }) },
+  );
+  const [plainList, plainListOnCached] = await measureInterleaved(
+    store,
+    { name: 'uncached list query, interleaved', fn: () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20) },
+    { name: 'list query on a cached model, not cached', fn: list },
+  );
   const handList = async () => {
     let hit = await hand.get('list');
     if (hit === undefined) {
@@ -437,6 +479,8 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   ratio(countHit, { uncached: uncachedCount });
   ratio(findById, { uncached: uncachedFindById });
   ratio(cachedHit, { uncached: uncachedCount });
+  ratio(plainFindOnCached, { uncached: plainFind });
+  ratio(plainListOnCached, { uncached: plainList });
 
   await bento.disconnectAll();
   if (store === 'redis') {

@@ -62,9 +62,10 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
 
     override clone(): this {
       const copy = super.clone() as this;
-      copy[OPTIONS] = this[OPTIONS];
-      copy[DIRECT] = this[DIRECT];
-      copy[ROUTED] = this[ROUTED]; // a clone of a routed builder carries its hook already
+      // Only flags that are set are copied: an own property more on every builder costs every query.
+      if (this[OPTIONS]) copy[OPTIONS] = this[OPTIONS];
+      if (this[DIRECT]) copy[DIRECT] = true;
+      if (this[ROUTED]) copy[ROUTED] = true; // a clone of a routed builder carries its hook already
       if (this[EXECUTING] && !this[ROUTED]) {
         const options = this[OPTIONS];
         copy[ROUTED] = true;
