@@ -1,11 +1,11 @@
 import type Keyv from 'keyv';
-import type { Model, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
+import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushKeys, flushModel, rowKeys } from './flush.js';
 import type { KeyValue } from './keys.js';
 import { assertArray, lookup } from './lookup.js';
 import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import type { CacheOptions } from './options.js';
-import { cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
+import { adoptQueryBuilder, cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
 import { tableVersionKey, versionJoinTable } from './table-registry.js';
 import * as hooks from './write-hooks.js';
 
@@ -86,6 +86,13 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     static readonly cacheMixinOptions: CacheOptions = options;
 
     static override QueryBuilder = cachedQueryBuilder(Parent.QueryBuilder);
+
+    /** Every query (and `$query`, `$relatedQuery`, eager loading) starts here: see `adoptQueryBuilder`. */
+    static override query<M extends Model>(this: Constructor<M>, trxOrKnex?: TransactionOrKnex): QueryBuilderType<M> {
+      adoptQueryBuilder(this as unknown as typeof Model);
+      const parent = Reflect.get(Parent, 'query') as (this: unknown, trxOrKnex?: TransactionOrKnex) => QueryBuilderType<M>;
+      return parent.call(this, trxOrKnex);
+    }
 
     /**
      * The Keyv this model's entries live in: the low-level API (`get`, `set`, `getMany`, `setMany`, `delete`,

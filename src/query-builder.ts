@@ -29,12 +29,15 @@ const DIRECT = Symbol('objection-cache: direct');
 const ROUTED = Symbol('objection-cache: routed');
 /** Raised on the caller's builder while Objection's `execute` takes its working clone. */
 const EXECUTING = Symbol('objection-cache: executing');
+/** On the prototype of every builder class `cachedQueryBuilder` makes (and so of their subclasses). */
+const CACHING = Symbol('objection-cache: caching query builder');
 
 interface CacheState {
   [OPTIONS]?: QueryCacheOptions;
   [DIRECT]?: boolean;
   [ROUTED]?: boolean;
   [EXECUTING]?: boolean;
+  [CACHING]?: boolean;
 }
 
 type AnyBuilder = QueryBuilder<Model, unknown> & CacheState;
@@ -116,9 +119,21 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
     }
   }
 
+  Object.defineProperty(CachingQueryBuilder.prototype, CACHING, { value: true });
   const result = CachingQueryBuilder as unknown as BuilderClass;
   made.set(Base, result);
   return result;
+}
+
+/**
+ * Makes `modelClass` query through a caching builder. A subclass of a cached model that sets its own
+ * `static QueryBuilder` (one extending Objection's, not ours) would otherwise lose `cache()`, `cacheQueries`
+ * and cached relation lookups without a word; its builder is extended like the base's on its first query.
+ */
+export function adoptQueryBuilder(modelClass: typeof Model): void {
+  const Builder = modelClass.QueryBuilder;
+  if ((Builder.prototype as CacheState)[CACHING]) return;
+  Object.defineProperty(modelClass, 'QueryBuilder', { value: cachedQueryBuilder(Builder), writable: true, configurable: true, enumerable: true });
 }
 
 function inTransaction(builder: AnyBuilder): boolean {

@@ -1,4 +1,6 @@
 import test from 'ava';
+import { Model, QueryBuilder } from 'objection';
+import type { CachedQueryBuilder } from 'objection-cache';
 import { makeBlog } from './helpers/blog.js';
 import { forEachSetup, forEachStore, useStores } from './helpers/stores.js';
 
@@ -95,4 +97,35 @@ forEachSetup(test, 'withGraphFetched of belongs-to-one relations batches through
   const after = await b.Post.query().withGraphFetched('author').orderBy('id');
   t.is(after[3]!.author?.name, 'Renamed');
   t.is(after[0]!.author?.name, 'Ann');
+});
+
+test('a subclass with a query builder of its own keeps cacheQueries, cached relation lookups and cache()', async (t) => {
+  const b = await makeBlog(t);
+  // A builder that extends Objection's, not the cache's: set on the subclass, after CachedModel() ran.
+  class ScopedQueryBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {
+    popular() {
+      return this.where('views', '>', 2);
+    }
+  }
+  class Scoped extends b.Post {
+    static override QueryBuilder = ScopedQueryBuilder as unknown as typeof QueryBuilder;
+    static override cacheQueries = true;
+  }
+  const rows = (await (Scoped.query() as unknown as ScopedQueryBuilder<Scoped>).popular().orderBy('id')) as Scoped[];
+  t.deepEqual(rows.map((p) => p.id), [3, 4], 'its own methods work');
+  t.true(Scoped.query() instanceof ScopedQueryBuilder, 'queries are built by a subclass of it');
+
+  await Scoped.query().findById(2);
+  const post = (await Scoped.query().findById(1))!;
+  await post.$relatedQuery('author');
+  // Its types are the app's to declare: here both builders' methods.
+  const list = () => (Scoped.query() as unknown as ScopedQueryBuilder<Scoped> & CachedQueryBuilder<Scoped>).popular().orderBy('id').cache();
+  await list();
+  b.reset();
+  t.is((await Scoped.query().findById(2))?.slug, 'post-2');
+  t.is((await post.$relatedQuery('author'))?.handle, 'ann');
+  t.deepEqual((await list()).map((p) => p.id), [3, 4]);
+  t.deepEqual(b.selects(), [], 'warm: findById, the relation and the cached list ask the DB nothing');
+  await Scoped.query().patch({ views: 9 }).where('id', 1);
+  t.deepEqual((await list()).map((p) => p.id), [1, 3, 4], 'and a write invalidates the cached list');
 });
