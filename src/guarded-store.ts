@@ -12,14 +12,22 @@ export interface StoreEntry {
 
 /** Flushes that did not reach the store are kept (up to this many keys) and sent again. */
 export const MAX_PENDING_KEYS = 100_000;
+/** After a failure the store is checked again in the background: first after this long, then twice as long… */
 const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 5_000;
+/** …up to this: at worst the cache stays bypassed this long after the store is back. */
+const RETRY_MAX_MS = 1_000;
+/** What the background check reads: any key will do, and this one is never written. */
+const CHECK_KEY = 'objection-cache:check';
 
 /**
  * What one Keyv has been through, shared by every model that uses it. Keyv and its adapters mostly report
  * failures as `error` events and answer as if the key were absent; counting those events tells a failed call
  * from an empty answer. A flush that failed is kept in `pending` and sent again; until it lands, this process
  * reads from the DB only, so it never serves an entry it could not invalidate.
+ *
+ * A failed call opens the breaker: from then on calls fail at once (the DB answers) instead of each waiting out
+ * the timeout, and a timer checks the store in the background with backoff. The first check that gets through
+ * delivers the pending flushes and closes the breaker.
  */
 class StoreHealth {
   errors = 0;
@@ -29,10 +37,13 @@ class StoreHealth {
   retryTimer: NodeJS.Timeout | undefined;
   retryDelay = RETRY_FIRST_MS;
   draining: Promise<boolean> | undefined;
-  /** The last call failed: until one succeeds, calls go one at a time (see GuardedStore.guard). */
-  failing = false;
-  /** While failing, the one call under way; every other call fails at once instead of waiting out its timeout. */
-  probe: Promise<unknown> | undefined;
+  /** A call failed and no background check has got through since: calls fail at once. */
+  open = false;
+  /**
+   * The app disconnected the Keyv: no background checks or retries (they would connect it again) until the app
+   * makes a call of its own.
+   */
+  disconnected = false;
 
   get degraded(): boolean {
     return this.pending.size > 0 || this.pendingGenerations.size > 0;
@@ -49,6 +60,12 @@ function healthOf(keyv: Keyv, onError: CacheErrorHandler): StoreHealth {
     keyv.on('error', (error: unknown) => {
       created.errors++;
       report(onError, error, 'store');
+    });
+    keyv.on('disconnect', () => {
+      created.disconnected = true;
+      created.open = false; // the app's next call tries the store itself
+      clearTimeout(created.retryTimer);
+      created.retryTimer = undefined;
     });
   }
   return health;
@@ -92,7 +109,10 @@ export class GuardedStore {
     return this.health.degraded;
   }
 
-  /** Tries the pending flushes once more; true when none is left and the cache may be used again. */
+  /**
+   * Tries the pending flushes once more (unless the breaker is open: then the background check does); true
+   * when none is left and the cache may be used again.
+   */
   recover(): Promise<boolean> {
     return this.drain();
   }
@@ -147,13 +167,16 @@ export class GuardedStore {
     return this.drain();
   }
 
-  /** Sends every pending deletion in one call; one drain at a time, later callers wait for it and go again. */
-  private async drain(): Promise<boolean> {
+  /**
+   * Sends every pending deletion in one call; one drain at a time, later callers wait for it and go again.
+   * `check`: sent by the background check, so it goes through an open breaker.
+   */
+  private async drain(check = false): Promise<boolean> {
     const health = this.health;
     while (health.draining) await health.draining;
     if (!health.degraded) return true;
     const keys = [...health.pending, ...health.pendingGenerations];
-    const attempt = this.guard('deleteMany', () => this.remove(keys)).then((result) => result !== FAILED);
+    const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check }).then((result) => result !== FAILED);
     health.draining = attempt;
     const delivered = await attempt;
     health.draining = undefined;
@@ -162,8 +185,7 @@ export class GuardedStore {
         health.pending.delete(key);
         health.pendingGenerations.delete(key);
       }
-      health.retryDelay = RETRY_FIRST_MS;
-      if (!health.degraded && health.retryTimer) {
+      if (!health.degraded && !health.open && health.retryTimer) {
         clearTimeout(health.retryTimer);
         health.retryTimer = undefined;
       }
@@ -171,6 +193,15 @@ export class GuardedStore {
       this.scheduleRetry();
     }
     return delivered && !health.degraded;
+  }
+
+  /** The background check: one read through the open breaker, then the pending flushes if it got through. */
+  private async check(): Promise<void> {
+    const health = this.health;
+    if (!health.open && !health.degraded) return;
+    // Its failures go unreported: the failure that opened the breaker was, and an outage would repeat it every second.
+    if (health.open && (await this.guard('check', () => this.keyv.get(CHECK_KEY), { throughOpen: true, quiet: true })) === FAILED) return;
+    await this.drain(true);
   }
 
   /** One deletion call: native UNLINKs on Redis, Keyv's deleteMany elsewhere. */
@@ -181,10 +212,10 @@ export class GuardedStore {
 
   private scheduleRetry(): void {
     const health = this.health;
-    if (health.retryTimer) return;
+    if (health.retryTimer || health.disconnected) return;
     health.retryTimer = setTimeout(() => {
       health.retryTimer = undefined;
-      void this.drain();
+      void this.check();
     }, health.retryDelay);
     health.retryTimer.unref();
     health.retryDelay = Math.min(health.retryDelay * 2, RETRY_MAX_MS);
@@ -206,13 +237,14 @@ export class GuardedStore {
 
   /**
    * Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile.
-   * After a failure the store is probed, not queued on: one call goes through and the others fail at once (the
-   * DB answers them), so an outage costs one timeout at a time rather than one per request. The first call that
-   * succeeds closes the breaker.
+   * A failure opens the breaker; while it is open, calls fail at once (their lookups go to the DB), so an outage
+   * costs one timeout, not one per request. Only the background check goes through an open breaker
+   * (`throughOpen`); any call that succeeds closes it. `quiet`: failures are not reported to onError.
    */
-  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | typeof FAILED> {
+  private async guard<T>(operation: string, call: () => Promise<T>, how: { throughOpen?: boolean; quiet?: boolean } = {}): Promise<T | typeof FAILED> {
     const health = this.health;
-    if (health.failing && health.probe) return FAILED;
+    if (!how.throughOpen) health.disconnected = false;
+    if (health.open && !how.throughOpen) return FAILED;
     const errorsBefore = health.errors;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<typeof TIMED_OUT>((resolve) => {
@@ -220,22 +252,26 @@ export class GuardedStore {
       timer.unref();
     });
     const attempt = Promise.race([call(), expired]);
-    if (health.failing) health.probe = attempt;
     let result: T | typeof FAILED = FAILED;
     try {
       const outcome = await attempt;
       if (outcome === TIMED_OUT) {
-        report(this.onError, new Error(`store ${operation} timed out after ${this.timeout} ms`), operation, this.model);
+        if (!how.quiet) report(this.onError, new Error(`store ${operation} timed out after ${this.timeout} ms`), operation, this.model);
       } else if (health.errors === errorsBefore) {
         result = outcome;
       }
     } catch (error) {
-      report(this.onError, error, operation, this.model);
+      if (!how.quiet) report(this.onError, error, operation, this.model);
     } finally {
       clearTimeout(timer);
-      if (health.probe === attempt) health.probe = undefined;
     }
-    health.failing = result === FAILED;
+    if (result === FAILED) {
+      health.open = true;
+      this.scheduleRetry();
+    } else if (health.open) {
+      health.open = false;
+      health.retryDelay = RETRY_FIRST_MS;
+    }
     return result;
   }
 }

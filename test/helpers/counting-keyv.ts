@@ -69,10 +69,43 @@ export class CountingKeyv extends Keyv {
     if (this.failingNow && name !== 'delete' && name !== 'deleteMany') throw new Error(`store down (${name})`);
   }
 
+  private getWaiters: (() => void)[] = [];
+
+  /**
+   * Resolves when the next `get` on this store has answered. The cache calls `get` only to check a store its
+   * breaker has given up on, so this is the next background check (which may still have failed, if the store
+   * answered after its timeout: see `untilServed`).
+   */
+  nextGet(): Promise<void> {
+    // The cache's check timer is unref'd (it must not keep an app alive): this handle keeps the test's event loop
+    // running until the check comes.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    return new Promise<void>((resolve) => this.getWaiters.push(resolve))
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .finally(() => clearInterval(keepAlive));
+  }
+
+  /**
+   * Runs `read` until one of its runs reaches this store: after an outage, that is when the cache's breaker has
+   * closed. Between runs it waits for the next background check, so it never polls on a clock.
+   */
+  async untilServed(read: () => Promise<unknown>): Promise<void> {
+    for (;;) {
+      const before = this.calls.getMany ?? 0;
+      await read();
+      if ((this.calls.getMany ?? 0) > before) return;
+      await this.nextGet();
+    }
+  }
+
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's overloads, passed through
   override async get(key: any, options?: any): Promise<any> {
-    this.count('get');
-    return super.get(key, options);
+    try {
+      this.count('get');
+      return await super.get(key, options);
+    } finally {
+      for (const resolve of this.getWaiters.splice(0)) resolve();
+    }
   }
   override async getMany(keys: string[], options?: any): Promise<any> {
     this.count('getMany');
