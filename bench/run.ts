@@ -23,6 +23,7 @@ import { renderChart } from './chart.js';
 const ROWS = 100_000;
 const TIME = Number(process.env.BENCH_TIME ?? 500); // ms of measured runs per task
 const MIXED_OPS = Number(process.env.BENCH_MIXED_OPS ?? 20_000);
+const OUTAGE_OPS = 2_000;
 const here = import.meta.dirname;
 
 // ---------------------------------------------------------------- data
@@ -246,6 +247,39 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
   return row;
 }
 
+/**
+ * `ops` operations one after another, timed one by one, with no Redis command count: for the outage case, where
+ * the server that would count them is paused. Logs how many operations took longer than `slowMs`.
+ */
+async function measureSequential(store: string, name: string, ops: number, slowMs: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
+  const latencies = new Float64Array(ops);
+  const db0 = dbQueries;
+  const start = performance.now();
+  for (let i = 0; i < ops; i++) {
+    const t0 = performance.now();
+    await op(i);
+    latencies[i] = performance.now() - t0;
+  }
+  const elapsed = performance.now() - start;
+  const slow = latencies.filter((latency) => latency > slowMs).length;
+  latencies.sort();
+  const row: Row = {
+    store,
+    db,
+    kind: 'case',
+    name,
+    opsPerSec: (ops / elapsed) * 1000,
+    p50: latencies[Math.floor(ops * 0.5)]!,
+    p99: latencies[Math.floor(ops * 0.99)]!,
+    dbPerOp: (dbQueries - db0) / ops,
+    redisPerOp: null,
+    ratios: {},
+  };
+  rows.push(row);
+  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}  (${slow} of ${ops} over ${slowMs} ms, max ${latencies[ops - 1]!.toFixed(0)} ms)`);
+  return row;
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const ms = (n: number) => `${n < 0.1 ? n.toFixed(4) : n.toFixed(3)} ms`.padStart(11);
 
@@ -462,6 +496,18 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   const mixed = await measureWorkload(store, 'case', 'mixed: objection-cache', MIXED_OPS, 64,
     workload((slug) => Post.get(slug), (slug) => Post.query().patch({ title: `m${counter++}` }).where('slug', slug)));
 
+  // -------- a Redis outage: the server paused (SIGSTOP) under lookups made one after another. One lookup waits
+  // out the store timeout (1 s by default); then the breaker sends every lookup straight to the DB.
+  let outage: Row | undefined;
+  if (store === 'redis' && redis) {
+    process.kill(redis.process.pid!, 'SIGSTOP');
+    try {
+      outage = await measureSequential(store, 'get during a Redis outage (server paused)', OUTAGE_OPS, 100, (i) => Post.get(`post-${(i % 1000) + 1}`));
+    } finally {
+      process.kill(redis.process.pid!, 'SIGCONT');
+    }
+  }
+
   const ratio = (row: Row, baselines: Record<string, Row>) => {
     for (const [label, base] of Object.entries(baselines)) row.ratios[label] = row.opsPerSec / base.opsPerSec;
   };
@@ -479,6 +525,7 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
   ratio(countHit, { uncached: uncachedCount });
   ratio(findById, { uncached: uncachedFindById });
   ratio(cachedHit, { uncached: uncachedCount });
+  if (outage) ratio(outage, { uncached: uncachedFind });
   ratio(plainFindOnCached, { uncached: plainFind });
   ratio(plainListOnCached, { uncached: plainList });
 
