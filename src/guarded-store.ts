@@ -16,7 +16,7 @@ export const MAX_PENDING_KEYS = 100_000;
 const RETRY_FIRST_MS = 100;
 /** …up to this: at worst the cache stays bypassed this long after the store is back. */
 const RETRY_MAX_MS = 1_000;
-/** What the background check reads: any key will do, and this one is never written. */
+/** What the background check reads when the failed call named no key. */
 const CHECK_KEY = 'objection-cache:check';
 
 /**
@@ -39,6 +39,11 @@ class StoreHealth {
   draining: Promise<boolean> | undefined;
   /** A call failed and no background check has got through since: calls fail at once. */
   open = false;
+  /**
+   * A key of the call that failed, for the check to read: on a Redis Cluster it lives on the node that failed,
+   * so a check never passes on a healthy node while another is down.
+   */
+  checkKey = CHECK_KEY;
   /**
    * The app disconnected the Keyv: no background checks or retries (they would connect it again) until the app
    * makes a call of its own.
@@ -120,7 +125,7 @@ export class GuardedStore {
   /** One batched read; `undefined` when the store failed. */
   async getMany(keys: readonly string[]): Promise<readonly unknown[] | undefined> {
     if (this.local) return this.local.peek(keys);
-    const values = await this.guard('getMany', () => this.keyv.getMany([...keys]));
+    const values = await this.guard('getMany', () => this.keyv.getMany([...keys]), { key: keys[0] });
     return values === FAILED ? undefined : values;
   }
 
@@ -130,8 +135,10 @@ export class GuardedStore {
       this.local.setMany(entries);
       return true;
     }
-    const written = await this.guard('setMany', () =>
-      this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
+    const written = await this.guard(
+      'setMany',
+      () => this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
+      { key: entries[0]?.key },
     );
     return written !== FAILED;
   }
@@ -160,7 +167,7 @@ export class GuardedStore {
       return true;
     }
     if (!this.health.degraded) {
-      if ((await this.guard(operation, () => this.remove(keys))) !== FAILED) return true;
+      if ((await this.guard(operation, () => this.remove(keys), { key: keys[0] })) !== FAILED) return true;
     }
     for (const key of keys) pending.add(key);
     this.capPending();
@@ -176,7 +183,7 @@ export class GuardedStore {
     while (health.draining) await health.draining;
     if (!health.degraded) return true;
     const keys = [...health.pending, ...health.pendingGenerations];
-    const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check }).then((result) => result !== FAILED);
+    const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check, key: keys[0] }).then((result) => result !== FAILED);
     health.draining = attempt;
     const delivered = await attempt;
     health.draining = undefined;
@@ -200,7 +207,8 @@ export class GuardedStore {
     const health = this.health;
     if (!health.open && !health.degraded) return;
     // Its failures go unreported: the failure that opened the breaker was, and an outage would repeat it every second.
-    if (health.open && (await this.guard('check', () => this.keyv.get(CHECK_KEY), { throughOpen: true, quiet: true })) === FAILED) return;
+    const key = health.checkKey;
+    if (health.open && (await this.guard('check', () => this.keyv.get(key), { throughOpen: true, quiet: true, key })) === FAILED) return;
     await this.drain(true);
   }
 
@@ -239,9 +247,14 @@ export class GuardedStore {
    * Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile.
    * A failure opens the breaker; while it is open, calls fail at once (their lookups go to the DB), so an outage
    * costs one timeout, not one per request. Only the background check goes through an open breaker
-   * (`throughOpen`); any call that succeeds closes it. `quiet`: failures are not reported to onError.
+   * (`throughOpen`); any call that succeeds closes it. `quiet`: failures are not reported to onError. `key`: one
+   * of the call's keys, for the check to read.
    */
-  private async guard<T>(operation: string, call: () => Promise<T>, how: { throughOpen?: boolean; quiet?: boolean } = {}): Promise<T | typeof FAILED> {
+  private async guard<T>(
+    operation: string,
+    call: () => Promise<T>,
+    how: { throughOpen?: boolean; quiet?: boolean; key?: string } = {},
+  ): Promise<T | typeof FAILED> {
     const health = this.health;
     if (!how.throughOpen) health.disconnected = false;
     if (health.open && !how.throughOpen) return FAILED;
@@ -267,6 +280,7 @@ export class GuardedStore {
     }
     if (result === FAILED) {
       health.open = true;
+      health.checkKey = how.key ?? CHECK_KEY;
       this.scheduleRetry();
     } else if (health.open) {
       health.open = false;

@@ -2,7 +2,10 @@ import test from 'ava';
 import KeyvRedis from '@keyv/redis';
 import { CountingKeyv } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { startRedis, type RedisServer } from './helpers/redis.js';
+import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
 
 // Redis becomes unreachable under two processes (two clients, one namespace) sharing it: reads fall back to the
 // DB within the store timeout, writes succeed, errors reach onError, and once Redis is back no stale entry is
@@ -171,5 +174,52 @@ test('after one failure the store is left alone: lookups go to the DB, checks fa
   t.is(f.store.keysDeleted.length, 1, 'the pending flush went first, in one call');
   f.reset();
   t.is((await f.Post.get('post-2'))?.title, 'while the store was down');
+  t.is(f.selects().length, 0, 'cached again');
+});
+
+/** The index, in `cluster.processes`, of the master that holds `key`'s slot. */
+async function masterOf(cluster: RedisCluster, key: string): Promise<number> {
+  const cli = (...args: string[]) => promisify(execFile)('redis-cli', ['-p', String(cluster.ports[0]), ...args]);
+  const slot = Number((await cli('cluster', 'keyslot', key)).stdout.trim());
+  for (const line of (await cli('cluster', 'nodes')).stdout.trim().split('\n')) {
+    const fields = line.split(' ');
+    const port = Number(/:(\d+)@/.exec(fields[1]!)![1]);
+    for (const range of fields.slice(8)) {
+      const [from, to = from] = range.split('-').map(Number);
+      if (slot >= from! && slot <= to!) return cluster.ports.indexOf(port);
+    }
+  }
+  throw new Error(`no master holds slot ${slot}`);
+}
+
+test.serial('on a Redis Cluster with one master paused, the check asks that master: the cache stays bypassed until it answers', async (t) => {
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  const adapter = new KeyvRedis({ rootNodes: cluster.urls.map((url) => ({ url })) });
+  await adapter.getClient();
+  // A namespace that puts the key a check would read with no key of its own on another master than the model's.
+  const store = new CountingKeyv(adapter, { namespace: 'half' });
+  t.teardown(() => store.disconnect().catch(() => undefined));
+  const f = await makeFixture(t);
+  const errors: string[] = [];
+  const Post = makePostClass(store, { timeout: TIMEOUT, onError: (error, c) => errors.push(`${c.operation}: ${String(error)}`) });
+  Post.knex(f.knex);
+  await Post.get('post-1');
+
+  const posts = cluster.processes[await masterOf(cluster, '{oc:posts}')]!; // every key of the model is on it
+  posts.kill('SIGSTOP');
+  t.teardown(() => void posts.kill('SIGCONT'));
+  t.is((await Post.get('post-1'))?.slug, 'post-1', 'times out: the DB answers, the breaker opens');
+  await store.nextGetCall();
+  await store.nextGetCall(); // a second check has started, so the first one failed
+  store.resetCounts();
+  t.is((await Post.get('post-2'))?.slug, 'post-2');
+  t.is(store.calls.getMany, undefined, 'still open: the checks asked the paused master, not a healthy one');
+  t.deepEqual(errors, ['getMany: Error: store getMany timed out after 300 ms']);
+
+  posts.kill('SIGCONT');
+  await store.untilServed(async () => t.is((await Post.get('post-1'))?.slug, 'post-1'));
+  f.reset();
+  t.is((await Post.get('post-1'))?.slug, 'post-1');
   t.is(f.selects().length, 0, 'cached again');
 });

@@ -85,6 +85,14 @@ export class CountingKeyv extends Keyv {
       .finally(() => clearInterval(keepAlive));
   }
 
+  private getCallWaiters: (() => void)[] = [];
+
+  /** Resolves when `get` is next called (a background check starts), whether or not it is ever answered. */
+  nextGetCall(): Promise<void> {
+    const keepAlive = setInterval(() => undefined, 60_000); // as in nextGet()
+    return new Promise<void>((resolve) => this.getCallWaiters.push(resolve)).finally(() => clearInterval(keepAlive));
+  }
+
   /**
    * Runs `read` until one of its runs reaches this store: after an outage, that is when the cache's breaker has
    * closed. Between runs it waits for the next background check, so it never polls on a clock.
@@ -100,6 +108,7 @@ export class CountingKeyv extends Keyv {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's overloads, passed through
   override async get(key: any, options?: any): Promise<any> {
+    for (const resolve of this.getCallWaiters.splice(0)) resolve();
     try {
       this.count('get');
       return await super.get(key, options);
