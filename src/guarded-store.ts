@@ -44,6 +44,8 @@ class StoreHealth {
    * so a check never passes on a healthy node while another is down.
    */
   checkKey = CHECK_KEY;
+  /** A background check is under way: there is only ever one. */
+  checking = false;
   /**
    * The app disconnected the Keyv: no background checks or retries (they would connect it again) until the app
    * makes a call of its own.
@@ -171,45 +173,66 @@ export class GuardedStore {
     }
     for (const key of keys) pending.add(key);
     this.capPending();
+    if (this.health.open) {
+      // Other processes may still serve entries this write made stale: check the store now rather than when the
+      // backoff timer says, so that after a passing blip the flush lands within a round trip.
+      this.checkNow();
+      return false;
+    }
     return this.drain();
   }
 
   /**
-   * Sends every pending deletion in one call; one drain at a time, later callers wait for it and go again.
-   * `check`: sent by the background check, so it goes through an open breaker.
+   * Sends every pending deletion in one call (and again for any that arrived meanwhile); one drain at a time,
+   * later callers wait for it and go again. `check`: sent by the background check, through an open breaker.
    */
   private async drain(check = false): Promise<boolean> {
     const health = this.health;
     while (health.draining) await health.draining;
-    if (!health.degraded) return true;
-    const keys = [...health.pending, ...health.pendingGenerations];
-    const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check, key: keys[0] }).then((result) => result !== FAILED);
-    health.draining = attempt;
-    const delivered = await attempt;
-    health.draining = undefined;
-    if (delivered) {
+    while (health.degraded) {
+      const keys = [...health.pending, ...health.pendingGenerations];
+      const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check, key: keys[0] }).then((result) => result !== FAILED);
+      health.draining = attempt;
+      const delivered = await attempt;
+      health.draining = undefined;
+      if (!delivered) {
+        this.scheduleRetry();
+        return false;
+      }
       for (const key of keys) {
         health.pending.delete(key);
         health.pendingGenerations.delete(key);
       }
-      if (!health.degraded && !health.open && health.retryTimer) {
-        clearTimeout(health.retryTimer);
-        health.retryTimer = undefined;
-      }
-    } else {
-      this.scheduleRetry();
     }
-    return delivered && !health.degraded;
+    if (!health.open && health.retryTimer) {
+      clearTimeout(health.retryTimer);
+      health.retryTimer = undefined;
+    }
+    return true;
   }
 
   /** The background check: one read through the open breaker, then the pending flushes if it got through. */
   private async check(): Promise<void> {
     const health = this.health;
-    if (!health.open && !health.degraded) return;
-    // Its failures go unreported: the failure that opened the breaker was, and an outage would repeat it every second.
-    const key = health.checkKey;
-    if (health.open && (await this.guard('check', () => this.keyv.get(key), { throughOpen: true, quiet: true, key })) === FAILED) return;
-    await this.drain(true);
+    if (health.checking || (!health.open && !health.degraded)) return;
+    health.checking = true;
+    try {
+      // Its failures go unreported: the failure that opened the breaker was, and an outage would repeat it every second.
+      const key = health.checkKey;
+      if (health.open && (await this.guard('check', () => this.keyv.get(key), { throughOpen: true, quiet: true, key })) === FAILED) return;
+      await this.drain(true);
+    } finally {
+      health.checking = false;
+    }
+  }
+
+  /** Runs the background check now instead of on its timer (unless one is under way, or the app disconnected). */
+  private checkNow(): void {
+    const health = this.health;
+    if (health.checking || health.disconnected) return;
+    clearTimeout(health.retryTimer);
+    health.retryTimer = undefined;
+    void this.check();
   }
 
   /** One deletion call: native UNLINKs on Redis, Keyv's deleteMany elsewhere. */

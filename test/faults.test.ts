@@ -223,3 +223,28 @@ test.serial('on a Redis Cluster with one master paused, the check asks that mast
   t.is((await Post.get('post-1'))?.slug, 'post-1');
   t.is(f.selects().length, 0, 'cached again');
 });
+
+test('a write while the breaker is open checks the store at once: its flush does not wait for the backoff timer', async (t) => {
+  const f = await makeFixture(t, { onError: () => undefined });
+  await f.Post.get('post-2');
+  f.store.failing = true;
+  await f.Post.get('post-1'); // the breaker opens
+  for (let i = 0; i < 3; i++) await f.store.nextGetCall(); // three failed checks: the next one is 800 ms away
+  f.store.failing = false; // a passing blip: the store is fine again
+  f.store.resetCounts();
+  const flushed = new Promise<string[]>((resolve) => {
+    const deleteMany = f.store.deleteMany.bind(f.store);
+    f.store.deleteMany = async (keys: string[]) => {
+      const result = await deleteMany(keys);
+      resolve(keys);
+      return result;
+    };
+  });
+  await f.Post.query().patch({ title: 'after the blip' }).where('id', 2);
+  t.is(f.store.calls.get, 1, 'the write started a check at once');
+  const keys = await flushed;
+  t.true(keys.some((key) => key.endsWith(':k:slug:=post-2')), 'and the check delivered the flush');
+  f.reset();
+  t.is((await f.Post.get('post-2'))?.title, 'after the blip');
+  t.is(f.store.calls.getMany, 1, 'the breaker is closed: the cache is read again');
+});
