@@ -94,15 +94,7 @@ test('a flush that failed is retried on its own, without waiting for a read', as
   await f.Post.query().patch({ title: 'x' }).where('id', 1);
   const failedCalls = f.store.calls.deleteMany ?? 0;
   f.store.failing = false;
-  const retried = new Promise<void>((resolve) => {
-    const deleteMany = f.store.deleteMany.bind(f.store);
-    f.store.deleteMany = async (keys: string[]) => {
-      const result = await deleteMany(keys);
-      resolve();
-      return result;
-    };
-  });
-  await retried; // the retry timer fires by itself
+  await f.store.nextDeleteMany(); // the retry timer fires by itself
   t.true(f.store.calls.deleteMany! > failedCalls);
   f.reset();
   t.is((await f.Post.get('post-1'))?.title, 'x');
@@ -232,14 +224,7 @@ test('a write while the breaker is open checks the store at once: its flush does
   for (let i = 0; i < 3; i++) await f.store.nextGetCall(); // three failed checks: the next one is 800 ms away
   f.store.failing = false; // a passing blip: the store is fine again
   f.store.resetCounts();
-  const flushed = new Promise<string[]>((resolve) => {
-    const deleteMany = f.store.deleteMany.bind(f.store);
-    f.store.deleteMany = async (keys: string[]) => {
-      const result = await deleteMany(keys);
-      resolve(keys);
-      return result;
-    };
-  });
+  const flushed = f.store.nextDeleteMany();
   await f.Post.query().patch({ title: 'after the blip' }).where('id', 2);
   t.is(f.store.calls.get, 1, 'the write started a check at once');
   const keys = await flushed;

@@ -137,7 +137,17 @@ export class CountingKeyv extends Keyv {
   override async deleteMany(keys: string[]): Promise<boolean> {
     await this.deleteHold?.();
     if (this.failingNow) throw new Error('store down (deleteMany)');
-    return super.deleteMany(keys);
+    const deleted = await super.deleteMany(keys);
+    for (const resolve of this.deleteManyWaiters.splice(0)) resolve(keys);
+    return deleted;
+  }
+
+  private deleteManyWaiters: ((keys: string[]) => void)[] = [];
+
+  /** Resolves with the keys of the next `deleteMany` that gets through (Keyv's path; not the Redis UNLINK one). */
+  nextDeleteMany(): Promise<string[]> {
+    const keepAlive = setInterval(() => undefined, 60_000); // as in nextGet()
+    return new Promise<string[]>((resolve) => this.deleteManyWaiters.push(resolve)).finally(() => clearInterval(keepAlive));
   }
   resetCounts(): void {
     this.calls = {};
