@@ -177,9 +177,7 @@ async function record(store: string, kind: Row['kind'], task: Task, timing: Pick
     redisPerOp: store === 'redis' ? commands / runs : null,
     ratios: {},
   };
-  rows.push(row);
-  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
-  return row;
+  return addRow(row);
 }
 
 /**
@@ -242,9 +240,7 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
     redisPerOp: store === 'redis' ? commands / ops : null,
     ratios: {},
   };
-  rows.push(row);
-  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}`);
-  return row;
+  return addRow(row);
 }
 
 /**
@@ -275,8 +271,13 @@ async function measureSequential(store: string, name: string, ops: number, slowM
     redisPerOp: null,
     ratios: {},
   };
+  return addRow(row, `  (${slow} of ${ops} over ${slowMs} ms, max ${latencies[ops - 1]!.toFixed(0)} ms)`);
+}
+
+/** Adds a measured row to the results and prints it, with `note` after the figures. */
+function addRow(row: Row, note = ''): Row {
   rows.push(row);
-  console.log(`${`${store}/${db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}  (${slow} of ${ops} over ${slowMs} ms, max ${latencies[ops - 1]!.toFixed(0)} ms)`);
+  console.log(`${`${row.store}/${row.db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}${note}`);
   return row;
 }
 

@@ -69,7 +69,7 @@ export class CountingKeyv extends Keyv {
     if (this.failingNow && name !== 'delete' && name !== 'deleteMany') throw new Error(`store down (${name})`);
   }
 
-  private getWaiters: (() => void)[] = [];
+  private getWaiters: ((value: void) => void)[] = [];
 
   /**
    * Resolves when the next `get` on this store has answered. The cache calls `get` only to check a store its
@@ -77,20 +77,14 @@ export class CountingKeyv extends Keyv {
    * answered after its timeout: see `untilServed`).
    */
   nextGet(): Promise<void> {
-    // The cache's check timer is unref'd (it must not keep an app alive): this handle keeps the test's event loop
-    // running until the check comes.
-    const keepAlive = setInterval(() => undefined, 60_000);
-    return new Promise<void>((resolve) => this.getWaiters.push(resolve))
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .finally(() => clearInterval(keepAlive));
+    return waitOn(this.getWaiters).then(() => new Promise<void>((resolve) => setImmediate(resolve)));
   }
 
-  private getCallWaiters: (() => void)[] = [];
+  private getCallWaiters: ((value: void) => void)[] = [];
 
   /** Resolves when `get` is next called (a background check starts), whether or not it is ever answered. */
   nextGetCall(): Promise<void> {
-    const keepAlive = setInterval(() => undefined, 60_000); // as in nextGet()
-    return new Promise<void>((resolve) => this.getCallWaiters.push(resolve)).finally(() => clearInterval(keepAlive));
+    return waitOn(this.getCallWaiters);
   }
 
   /**
@@ -146,8 +140,7 @@ export class CountingKeyv extends Keyv {
 
   /** Resolves with the keys of the next `deleteMany` that gets through (Keyv's path; not the Redis UNLINK one). */
   nextDeleteMany(): Promise<string[]> {
-    const keepAlive = setInterval(() => undefined, 60_000); // as in nextGet()
-    return new Promise<string[]>((resolve) => this.deleteManyWaiters.push(resolve)).finally(() => clearInterval(keepAlive));
+    return waitOn(this.deleteManyWaiters);
   }
   resetCounts(): void {
     this.calls = {};
@@ -155,3 +148,11 @@ export class CountingKeyv extends Keyv {
   }
 }
 
+/**
+ * A promise that `waiters` will resolve. The cache's check timer is unref'd (it must not keep an app alive), so
+ * a handle keeps the test's event loop running until then.
+ */
+function waitOn<T>(waiters: ((value: T) => void)[]): Promise<T> {
+  const keepAlive = setInterval(() => undefined, 60_000);
+  return new Promise<T>((resolve) => waiters.push(resolve)).finally(() => clearInterval(keepAlive));
+}
