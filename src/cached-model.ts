@@ -1,19 +1,22 @@
 import type Keyv from 'keyv';
 import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
-import { flushKeys, flushModel, rowKeys } from './flush.js';
+import { flushModel, rowKeys } from './flush.js';
 import type { KeyValue } from './keys.js';
 import { assertArray, lookup } from './lookup.js';
-import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { boundKnex, modelCache, modelSettings, type CachedClass, type ModelSettings } from './model-config.js';
 import type { CacheOptions } from './options.js';
 import { adoptQueryBuilder, cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
+import type { CacheScope } from './scope.js';
+import { isTransaction } from './scope.js';
 import { tableVersionKey, versionJoinTable } from './table-registry.js';
+import { flushAfterCommit } from './transaction-flush.js';
 import * as hooks from './write-hooks.js';
 
 type Constructor<M> = new () => M;
 type HookArgs = StaticHookArguments<Model>;
 
-const primaryColumn = (cache: ModelCache) => cache.primaryColumn;
-const idColumn = (cache: ModelCache) => cache.idColumn;
+const primaryColumn = (cache: ModelSettings) => cache.primaryColumn;
+const idColumn = (cache: ModelSettings) => cache.idColumn;
 
 /** The statics `CachedModel()` adds to a model class. */
 export interface CachedModelStatics {
@@ -22,6 +25,8 @@ export interface CachedModelStatics {
   cacheMissTtl?: number;
   cacheVersion?: string | number;
   cacheQueries?: boolean;
+  /** Which database the model's entries belong to, where the connection settings cannot tell (see `scope`). */
+  cacheScope?: CacheScope;
   /** The Keyv this model's entries live in (set it to give the model a store of its own). */
   cacheStore: Keyv;
   readonly cacheMixinOptions: CacheOptions;
@@ -82,6 +87,8 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     static cacheVersion?: string | number;
     /** Serve plain key lookups (`query().findById(id)`, `findOne({ slug })`) from the natural-key cache. */
     static cacheQueries?: boolean;
+    /** Which database the entries belong to, where the connection settings cannot tell; overrides the mixin's `scope`. */
+    static cacheScope?: CacheScope;
     /** The options given to `CachedModel()`. */
     static readonly cacheMixinOptions: CacheOptions = options;
 
@@ -99,7 +106,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
      * `clear`). A subclass's `static cacheStore = …` (or an assignment) gives the model a store of its own.
      */
     static get cacheStore(): Keyv {
-      return modelCache(this as unknown as CachedClass).store.keyv;
+      return modelSettings(this as unknown as CachedClass).store.keyv;
     }
 
     static set cacheStore(store: Keyv | undefined) {
@@ -150,32 +157,39 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
 
     /**
      * Flushes every cache key of the given rows (instances or plain objects holding the key columns), in one
-     * store call. For writes made outside Objection, such as raw knex queries; pass old and new values.
+     * store call. For writes made outside Objection, such as raw knex queries; pass old and new values. Flushes
+     * in the database of the class's knex (`Post.bindKnex(tenant).flush(...)`); a class bound to a transaction
+     * flushes after its outermost commit.
      */
     static async flush(rows: object | readonly object[]): Promise<void> {
-      const cache = modelCache(this as unknown as CachedClass);
       const list = Array.isArray(rows) ? rows : [rows];
       for (const row of list) {
         if (!row || typeof row !== 'object') throw new TypeError(`${this.name}.flush: expected a row object, got ${row === null ? 'null' : typeof row}`);
       }
-      await flushKeys(cache.store, [...list.flatMap((row: object) => rowKeys(cache, row)), cache.versionKey]);
+      const knex = boundKnex(this as unknown as CachedClass);
+      const cache = modelCache(this as unknown as CachedClass, knex);
+      await flushAfterCommit(knex, cache.store, [...list.flatMap((row: object) => rowKeys(cache, row)), cache.versionKey]);
     }
 
-    /** Invalidates everything cached for this model's table, in one store call. */
+    /** Invalidates everything cached for this model's table in the database of its knex, in one store call. */
     static async flushAll(): Promise<void> {
-      await flushModel(modelCache(this as unknown as CachedClass));
+      const knex = boundKnex(this as unknown as CachedClass);
+      const cache = modelCache(this as unknown as CachedClass, knex);
+      if (isTransaction(knex)) await flushAfterCommit(knex, cache.store, [cache.generationKey, cache.versionKey]);
+      else await flushModel(cache);
     }
 
     /**
-     * Invalidates cached queries and `cached()` values that read `tables` (in this model's store and prefix),
-     * for writes made outside Objection to tables without a cached model, such as a join table.
+     * Invalidates cached queries and `cached()` values that read `tables` (in this model's store, prefix and
+     * database), for writes made outside Objection to tables without a cached model, such as a join table.
      */
     static async flushTables(...tables: string[]): Promise<void> {
-      const cache = modelCache(this as unknown as CachedClass);
       for (const table of tables) {
         if (typeof table !== 'string' || table === '') throw new TypeError(`${this.name}.flushTables: expected table names, got ${JSON.stringify(table)}`);
       }
-      await flushKeys(cache.store, tables.map((table) => tableVersionKey(cache, table)));
+      const knex = boundKnex(this as unknown as CachedClass);
+      const cache = modelCache(this as unknown as CachedClass, knex);
+      await flushAfterCommit(knex, cache.store, tables.map((table) => tableVersionKey(cache, table)));
     }
 
     /**

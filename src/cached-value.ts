@@ -1,11 +1,13 @@
+import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
 import { GuardedStore } from './guarded-store.js';
-import { encodeKeyPart, entryKeys, generationKey, rowKeyValue, tableTag, versionKey } from './keys.js';
-import { isCachedClass, modelCache, tokenTtlFor, type CachedClass, type ModelCache } from './model-config.js';
+import { encodeKeyPart, entryKeys, rowKeyValue, tableTag, versionKey } from './keys.js';
+import { isCachedClass, modelCache, modelSettings, tokenTtlFor, type CachedClass, type ModelCache } from './model-config.js';
 import { isMilliseconds, resolveOptions } from './options.js';
-import { discover, isVersioned } from './table-registry.js';
+import { isTransaction, scopeOf } from './scope.js';
+import { discover, isVersioned, tableOwner } from './table-registry.js';
 import { versionedRead, type ValueCodec } from './versioned-read.js';
 
 /** What a `cached()` value depends on: a row (a cached model instance), a cached model class, or a table name. */
@@ -22,9 +24,20 @@ export interface CachedOptions {
   readonly dependsOn?: readonly CacheDependency[];
   /** The store, when no dependency names one. Default: the configured store. */
   readonly store?: Keyv;
+  /**
+   * The database the value is computed from, which scopes it and its table dependencies: a tenant's knex. Default:
+   * the knex of the first model dependency's class, else Objection's `Model.knex()`. Through a transaction the
+   * value is computed and not cached.
+   */
+  readonly knex?: Knex;
 }
 
+/** The scope of values that depend on no database. */
+const NO_DATABASE = 'none';
+
 interface Resolved {
+  /** The value is read through an open transaction: it is computed, neither read from nor written to the cache. */
+  readonly uncached?: true;
   readonly store: GuardedStore;
   readonly deps: string[];
   /** The hash tag the value is stored under: its first dependency's, so that one dependency means one slot. */
@@ -51,6 +64,7 @@ export async function cached<T>(key: string, compute: () => T | Promise<T>, opti
   if (typeof key !== 'string' || key === '') throw new TypeError(`cached: key must be a non-empty string, got ${JSON.stringify(key)}`);
   if (typeof compute !== 'function') throw new TypeError(`cached(${JSON.stringify(key)}): expected a function computing the value, got ${typeof compute}`);
   const resolved = resolve(key, options);
+  if (resolved.uncached) return (await compute()) as Awaited<T>;
   const load = async (): Promise<unknown> => compute();
   const value = await versionedRead(
     resolved.store,
@@ -67,8 +81,18 @@ function resolve(key: string, options: CachedOptions): Resolved {
   const dependsOn = options.dependsOn ?? [];
   if (!Array.isArray(dependsOn)) throw new TypeError(`${what}: dependsOn must be an array, got ${typeof dependsOn}`);
 
-  // Models first: the first one settles store and prefix for table names.
+  if (options.knex !== undefined && (typeof options.knex !== 'function' || !('client' in options.knex))) {
+    throw new TypeError(`${what}: knex must be a knex instance or transaction, got ${options.knex === null ? 'null' : typeof options.knex}`);
+  }
+  // Models first: the first one settles store, prefix and database for table names.
   const caches: ModelCache[] = [];
+  const sources: Knex[] = [];
+  const knexOf = (modelClass: CachedClass): Knex => {
+    const knex = options.knex ?? (modelClass.knex() as Knex | undefined);
+    if (!knex) throw new TypeError(`${what}: ${modelClass.name} is bound to no knex, so the database the value belongs to is unknown; bind it or pass the knex option`);
+    sources.push(knex);
+    return knex;
+  };
   const classes: CachedClass[] = [];
   const deps: string[] = [];
   const tags: string[] = [];
@@ -77,16 +101,16 @@ function resolve(key: string, options: CachedOptions): Resolved {
     if (item instanceof Model) {
       const modelClass = item.constructor as typeof Model;
       if (!isCachedClass(modelClass)) throw new TypeError(`${what}: ${modelClass.name} is not a CachedModel, so its writes cannot invalidate the value`);
-      const cache = modelCache(modelClass);
+      const cache = modelCache(modelClass, knexOf(modelClass));
       const id = rowKeyValue(item.$id());
       if (id === undefined) throw new TypeError(`${what}: the ${modelClass.name} instance has no id to depend on`);
       // A row's id guard is deleted by every write to that row; the generation by flushAll.
-      deps.push(entryKeys(cache.space, cache.idColumn, id).guard, generationKey(cache.space));
+      deps.push(entryKeys(cache.space, cache.idColumn, id).guard, cache.generationKey);
       tags.push(cache.space.tag);
       caches.push(cache);
       classes.push(modelClass);
     } else if (typeof item === 'function' && isCachedClass(item)) {
-      const cache = modelCache(item);
+      const cache = modelCache(item, knexOf(item));
       deps.push(cache.versionKey);
       tags.push(cache.space.tag);
       caches.push(cache);
@@ -102,27 +126,40 @@ function resolve(key: string, options: CachedOptions): Resolved {
   const prefix = anchor?.prefix ?? settings!.prefix;
   for (const cache of caches) {
     if (cache.store.keyv !== keyv || cache.prefix !== prefix) {
-      throw new TypeError(`${what}: ${cache.space.modelName} caches in another store or prefix than ${anchor!.space.modelName}; one value's dependencies must share one`);
+      throw new TypeError(`${what}: ${cache.modelName} caches in another store or prefix than ${anchor!.modelName}; one value's dependencies must share one`);
+    }
+    if (cache.space.scope !== anchor!.space.scope) {
+      throw new TypeError(`${what}: ${cache.modelName} reads another database than ${anchor!.modelName}; one value's dependencies must share one`);
     }
   }
   if (options.store !== undefined && options.store !== keyv) throw new TypeError(`${what}: store differs from the store of its dependencies`);
-  for (const item of dependsOn as unknown[]) {
-    if (typeof item !== 'string') continue;
-    if (!isVersioned(keyv, prefix, item)) for (const modelClass of classes) discover(modelClass);
-    if (!isVersioned(keyv, prefix, item)) {
+  const tables = (dependsOn as unknown[]).filter((item): item is string => typeof item === 'string');
+  for (const table of tables) {
+    if (!isVersioned(keyv, prefix, table)) for (const modelClass of classes) discover(modelClass);
+    if (!isVersioned(keyv, prefix, table)) {
       throw new TypeError(
-        `${what}: no cached model with this store and prefix writes table ${JSON.stringify(item)} (yet, in this process), so nothing would invalidate the value; pass its model class instead`,
+        `${what}: no cached model with this store and prefix writes table ${JSON.stringify(table)} (yet, in this process), so nothing would invalidate the value; pass its model class instead`,
       );
     }
-    const tag = tableTag(prefix, item);
+  }
+  // Table names alone belong to the database of the `knex` option, else of Objection's Model.knex(), else of
+  // the first cached model seen for the table: a multi-tenant app passes the tenant's knex.
+  const owner = tables.length > 0 && !anchor && !options.knex ? tableOwner(keyv, prefix, tables[0]!) : undefined;
+  const source = options.knex ?? sources[0] ?? (owner ? ((Model.knex() ?? owner.knex()) as Knex | undefined) : undefined);
+  if (tables.length > 0 && !source) throw new TypeError(`${what}: no knex tells which database the tables belong to; pass the knex option or bind Model.knex()`);
+  const ownerScope = owner && isCachedClass(owner) ? modelSettings(owner).scope : undefined;
+  const scope = anchor ? anchor.space.scope : source ? scopeOf(source, ownerScope ?? settings!.scope, what) : NO_DATABASE;
+  for (const table of tables) {
+    const tag = tableTag(prefix, scope, table);
     deps.push(versionKey(tag));
     tags.push(tag);
   }
   const ttl = checkTtl(what, options.ttl ?? anchor?.ttl ?? settings!.ttl);
   return {
+    ...(sources.some(isTransaction) || (source && isTransaction(source)) ? { uncached: true } : {}),
     store: anchor?.store ?? guardedStoreOf(keyv, settings!),
     deps: [...new Set(deps)].sort(),
-    tag: tags[0] ?? tableTag(prefix, 'cached'),
+    tag: tags[0] ?? tableTag(prefix, scope, 'cached'),
     ttl,
     tokenTtl: anchor?.tokenTtl ?? tokenTtlFor(settings!),
   };

@@ -1,4 +1,4 @@
-import { entryKeys, generationKey, rowKeyValue } from './keys.js';
+import { entryKeys, isGenerationKey, rowKeyValue, tagOf } from './keys.js';
 import type { GuardedStore } from './guarded-store.js';
 import type { ModelCache } from './model-config.js';
 import { flightsOf } from './read-through.js';
@@ -26,7 +26,11 @@ export async function flushKeys(store: GuardedStore, keys: Iterable<string>): Pr
   const unique = [...new Set(keys)];
   if (unique.length === 0) return true;
   const flights = flightsOf(store.keyv);
-  for (const key of unique) flights.delete(key);
+  for (const key of unique) {
+    flights.delete(key);
+    // a deleted generation (flushAll deferred to a commit) lets go of every fill of the model in that database
+    if (isGenerationKey(key)) dropFlightsUnder(flights, key);
+  }
   detachVersionedFlights(store.keyv, new Set(unique));
   return store.deleteMany(unique);
 }
@@ -36,9 +40,13 @@ export async function flushKeys(store: GuardedStore, keys: Iterable<string>): Pr
  * value that read its table, by deleting the table's version.
  */
 export async function flushModel(cache: ModelCache): Promise<boolean> {
-  const flights = flightsOf(cache.store.keyv);
-  const prefix = `${cache.space.tag}:`;
+  dropFlightsUnder(flightsOf(cache.store.keyv), cache.generationKey);
+  detachVersionedFlights(cache.store.keyv, new Set([cache.versionKey, cache.generationKey]));
+  return cache.store.delete(cache.generationKey, cache.versionKey);
+}
+
+/** Lets go of every fill under way under the hash tag of `genKey`: the model's entries in one database. */
+function dropFlightsUnder(flights: Map<string, unknown>, genKey: string): void {
+  const prefix = `${tagOf(genKey)}:`;
   for (const key of flights.keys()) if (key.startsWith(prefix)) flights.delete(key);
-  detachVersionedFlights(cache.store.keyv, new Set([cache.versionKey, generationKey(cache.space)]));
-  return cache.store.delete(generationKey(cache.space), cache.versionKey);
 }

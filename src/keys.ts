@@ -7,9 +7,11 @@ export type KeyValue = string | number | bigint;
 export interface KeySpace {
   /** Model name, for error messages. */
   readonly modelName: string;
-  /** `{prefix:table}`: the Redis Cluster hash tag every key of the model starts with. */
+  /** The database scope the keys belong to (scope.ts `scopeOf`). */
+  readonly scope: string;
+  /** `{prefix:scope:table}`: the Redis Cluster hash tag every key of the model (in one database) starts with. */
   readonly tag: string;
-  /** `{prefix:table}:v<version>`: the part of value and guard keys before the column. */
+  /** `{prefix:scope:table}:v<version>`: the part of value and guard keys before the column. */
   readonly base: string;
 }
 
@@ -29,17 +31,39 @@ export interface EntryKeys {
 // leading `=` or `#` keeps the two forms from ever colliding.
 const READABLE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export function makeKeySpace(modelName: string, prefix: string, table: string, version: string | number): KeySpace {
+export function makeKeySpace(modelName: string, prefix: string, scope: string, table: string, version: string | number): KeySpace {
+  assertPrefix(modelName, prefix);
+  const tag = tableTag(prefix, scope, table);
+  return { modelName, scope, tag, base: `${tag}:v${encodeURIComponent(String(version))}` };
+}
+
+export function assertPrefix(modelName: string, prefix: string): void {
   if (/[{}]/.test(prefix)) {
     throw new TypeError(`${modelName}: cache prefix ${JSON.stringify(prefix)} must not contain "{" or "}" (they delimit the Redis Cluster hash tag)`);
   }
-  const tag = tableTag(prefix, table);
-  return { modelName, tag, base: `${tag}:v${encodeURIComponent(String(version))}` };
 }
 
-/** `{prefix:table}`: the hash tag of everything stored for a table (its rows' entries, its version, its queries). */
-export function tableTag(prefix: string, table: string): string {
-  return `{${prefix}:${encodeURIComponent(table)}}`;
+/**
+ * `{prefix:scope:table}`: the hash tag of everything stored for a table of one database (its rows' entries, its
+ * table token, its queries). The scope (see scope.ts) keeps databases apart: a readable app-given name as
+ * `=name`, anything else as `#` and 12 characters (72 bits) of its sha256: every key carries it, and a longer
+ * key costs every hit (measured on the memory store), while two of a deployment's databases meeting by chance in
+ * 72 bits is not a risk worth those microseconds.
+ */
+export function tableTag(prefix: string, scope: string, table: string): string {
+  return `{${prefix}:${scopeKeyPart(scope)}:${encodeURIComponent(table)}}`;
+}
+
+const scopeParts = new Map<string, string>();
+
+function scopeKeyPart(scope: string): string {
+  let part = scopeParts.get(scope);
+  if (part === undefined) {
+    const name = scope.startsWith('name:') ? scope.slice(5) : undefined;
+    part = name !== undefined && READABLE.test(name) ? `=${name}` : `#${hash(scope).slice(0, 12)}`;
+    if (scopeParts.size < 10_000) scopeParts.set(scope, part);
+  }
+  return part;
 }
 
 /**
@@ -67,7 +91,18 @@ function hash(text: string): string {
 
 /** The key whose deletion invalidates every entry of the model (`flushAll`). */
 export function generationKey(space: KeySpace): string {
-  return `${space.tag}:gen`;
+  return `${space.tag}${GENERATION}`;
+}
+
+const GENERATION = ':gen';
+
+export function isGenerationKey(key: string): boolean {
+  return key.endsWith(GENERATION) && key.startsWith('{');
+}
+
+/** The hash tag a key starts with: `{...}`. */
+export function tagOf(key: string): string {
+  return key.slice(0, key.indexOf('}') + 1);
 }
 
 /**
@@ -75,9 +110,9 @@ export function generationKey(space: KeySpace): string {
  * Strings, finite numbers and bigints are accepted; `null`, `undefined`, booleans, NaN, Infinity, objects,
  * arrays and Dates are not (the DB would coerce them in ways a key cannot follow).
  */
-export function assertKeyValue(space: KeySpace, column: string, value: unknown): asserts value is KeyValue {
+export function assertKeyValue(modelName: string, column: string, value: unknown): asserts value is KeyValue {
   if (rowKeyValue(value) === undefined) {
-    throw new TypeError(`${space.modelName}.${column}: a cache key must be a string, a finite number or a bigint, got ${describe(value)}`);
+    throw new TypeError(`${modelName}.${column}: a cache key must be a string, a finite number or a bigint, got ${describe(value)}`);
   }
 }
 

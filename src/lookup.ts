@@ -1,32 +1,37 @@
+import type { Knex } from 'knex';
 import type { Model, TransactionOrKnex } from 'objection';
 import { decodeRow } from './codec.js';
 import { readRows } from './db-read.js';
 import { assertKeyValue, type KeyValue } from './keys.js';
-import { assertKeyColumn, modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { assertKeyColumn, boundKnex, inScope, modelSettings, type CachedClass, type ModelSettings } from './model-config.js';
 import { readThrough } from './read-through.js';
+import { isTransaction } from './scope.js';
 
 /**
  * Looks up `values` of a column (`by`: its name, or a pick from the model's settings such as its primary
- * column), aligned with the input, `undefined` where no row has the value. Every argument
- * is checked before any I/O. With a transaction the DB answers through it and the cache is neither read nor
- * filled: the transaction may see rows no one else can yet.
+ * column), aligned with the input, `undefined` where no row has the value. Every argument is checked before any
+ * I/O. The DB read runs on `knex` when given, else on the class's own knex (`bindKnex`), in that database's
+ * cache scope. Through a transaction (given, or bound to the class) the DB answers and the cache is neither read
+ * nor filled: the transaction may see rows no one else can yet.
  */
 export async function lookup<M extends Model>(
   modelClass: CachedClass,
-  by: unknown | ((cache: ModelCache) => string),
+  by: unknown | ((cache: ModelSettings) => string),
   values: readonly unknown[],
-  trx: TransactionOrKnex | undefined,
+  knex: TransactionOrKnex | undefined,
 ): Promise<(M | undefined)[]> {
-  const cache = modelCache(modelClass);
-  const column = typeof by === 'function' ? (by as (cache: ModelCache) => string)(cache) : by;
-  assertKeyColumn(cache, column);
-  for (const value of values) assertKeyValue(cache.space, column, value);
+  const settings = modelSettings(modelClass);
+  const column = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
+  assertKeyColumn(settings, column);
+  for (const value of values) assertKeyValue(settings.modelName, column, value);
   const keys = values as readonly KeyValue[];
-  if (trx) {
-    const found = await readRows(modelClass, column, keys, trx);
+  const source = boundKnex(modelClass, knex as Knex | undefined);
+  if (isTransaction(source)) {
+    const found = await readRows(modelClass, column, keys, source);
     return found.map((entry) => entry?.row as M | undefined);
   }
-  const lookups = await readThrough(modelClass, cache, column, keys);
+  const cache = inScope(settings, source);
+  const lookups = await readThrough(modelClass, cache, column, keys, source);
   return lookups.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
 }
 

@@ -1,8 +1,10 @@
+import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { GuardedStore } from './guarded-store.js';
-import { makeKeySpace, versionKey, type KeySpace } from './keys.js';
+import { assertPrefix, generationKey, makeKeySpace, versionKey, type KeySpace } from './keys.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
+import { isTransaction, scopeOf, type CacheScope } from './scope.js';
 import { registerTable } from './table-registry.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
@@ -15,6 +17,8 @@ export interface CacheStatics {
   cacheQueries?: boolean;
   /** Read through `storeOverride` below: the mixin's accessor answers the settled store. */
   cacheStore?: Keyv;
+  /** The database scope of the model's entries; overrides the mixin's `scope` (see scope.ts). */
+  cacheScope?: CacheScope;
 }
 
 /** A model class as the cache sees it: Objection's statics plus ours. */
@@ -30,12 +34,14 @@ export function isCachedClass(modelClass: unknown): modelClass is CachedClass {
   return typeof modelClass === 'function' && 'cacheMixinOptions' in modelClass;
 }
 
-/** Everything the read and write paths need to know about one model class, settled once. */
-export interface ModelCache {
-  readonly space: KeySpace;
+/** What the cache knows of one model class whatever database it reads: settled once. */
+export interface ModelSettings {
+  readonly modelName: string;
+  readonly table: string;
   readonly prefix: string;
-  /** The table's version token: every write to the table deletes it (see keys.ts `versionKey`). */
-  readonly versionKey: string;
+  readonly scope: CacheScope | undefined;
+  /** `cacheVersion`: part of every entry's key. */
+  readonly version: string | number;
   readonly idColumn: string;
   /** The id column first, then `cacheKeys`: every column a row is cached under. */
   readonly keyColumns: readonly string[];
@@ -48,9 +54,18 @@ export interface ModelCache {
   readonly store: GuardedStore;
 }
 
+/** A model's settings in the scope of one database: where its keys live there. */
+export interface ModelCache extends ModelSettings {
+  readonly space: KeySpace;
+  /** The table's token: every write to the table in this database deletes it (see keys.ts `versionKey`). */
+  readonly versionKey: string;
+  /** The model's generation token here (keys.ts `generationKey`): built once, so a hit builds two keys, not three. */
+  readonly generationKey: string;
+}
+
 interface Memo {
   readonly inputs: readonly unknown[];
-  readonly cache: ModelCache;
+  readonly settings: ModelSettings;
 }
 
 const memos = new WeakMap<object, Memo>();
@@ -60,11 +75,75 @@ const memos = new WeakMap<object, Memo>();
  * `bindKnex()` subclasses share their parent's settings and entries. The result is reused while none of its
  * inputs changed, so a test that swaps `cacheStore` between runs sees the new store.
  */
-export function modelCache(modelClass: CachedClass): ModelCache {
+export function modelSettings(modelClass: CachedClass): ModelSettings {
+  return memoOf(modelClass).settings;
+}
+
+
+/**
+ * The cache of `modelClass` in the database `knex` (a knex instance or a transaction) reads: every key it
+ * builds carries that database's scope, so two databases never share an entry.
+ */
+export function modelCache(modelClass: CachedClass, knex: Knex): ModelCache {
+  return inScope(modelSettings(modelClass), knex);
+}
+
+interface Scoped {
+  /** By scope name: knex instances on one database share one. */
+  readonly byScope: Map<string, ModelCache>;
+  /** By knex instance (or transaction): a hit finds its scope with one lookup. */
+  readonly byKnex: WeakMap<object, ModelCache>;
+  /** The knex of the last call and its cache: most apps read through one knex, and a hit then skips the lookup. */
+  lastKnex?: object;
+  lastCache?: ModelCache;
+}
+
+const scopedBySettings = new WeakMap<ModelSettings, Scoped>();
+
+/** `settings` in the scope of the database `knex` reads (for callers that hold the settings already). */
+export function inScope(settings: ModelSettings, knex: Knex): ModelCache {
+  let scoped = scopedBySettings.get(settings);
+  if (!scoped) scopedBySettings.set(settings, (scoped = { byScope: new Map(), byKnex: new WeakMap() }));
+  if (scoped.lastKnex === knex) return scoped.lastCache!;
+  let cache = scoped.byKnex.get(knex);
+  if (cache) {
+    if (!isTransaction(knex)) {
+      scoped.lastKnex = knex;
+      scoped.lastCache = cache;
+    }
+    return cache;
+  }
+  const scope = scopeOf(knex, settings.scope, settings.modelName);
+  cache = scoped.byScope.get(scope);
+  if (!cache) {
+    const space = makeKeySpace(settings.modelName, settings.prefix, scope, settings.table, settings.version);
+    cache = { ...settings, space, versionKey: versionKey(space.tag), generationKey: generationKey(space) };
+    scoped.byScope.set(scope, cache);
+  }
+  scoped.byKnex.set(knex, cache);
+  return cache;
+}
+
+/**
+ * The knex a class reads through when the caller gives none: the one bound to it (`bindKnex`, `knex(...)`,
+ * `transaction(Model, cb)`) or to a parent. Throws before any I/O where there is none, as Objection's queries do.
+ */
+export function boundKnex(modelClass: CachedClass, given?: Knex | null): Knex {
+  const knex = given ?? (modelClass.knex() as Knex | undefined);
+  if (!knex) {
+    throw new TypeError(
+      `${modelClass.name}: no database connection available for the cache. Bind the model class (Model.knex(knex), bindKnex(knex)) or pass a knex`,
+    );
+  }
+  return knex;
+}
+
+function memoOf(modelClass: CachedClass): Memo {
   const options = resolveOptions(modelClass.cacheMixinOptions, {
     store: storeOverride(modelClass),
     ttl: modelClass.cacheTtl,
     missTtl: modelClass.cacheMissTtl,
+    scope: modelClass.cacheScope,
   });
   const inputs = [
     modelClass.tableName,
@@ -77,12 +156,13 @@ export function modelCache(modelClass: CachedClass): ModelCache {
     options.prefix,
     options.timeout,
     options.onError,
+    options.scope,
   ];
   const memo = memos.get(modelClass);
-  if (memo && memo.inputs.every((input, i) => input === inputs[i])) return memo.cache;
-  const cache = build(modelClass, options);
-  memos.set(modelClass, { inputs, cache });
-  return cache;
+  if (memo && memo.inputs.every((input, i) => input === inputs[i])) return memo;
+  const fresh: Memo = { inputs, settings: build(modelClass, options) };
+  memos.set(modelClass, fresh);
+  return fresh;
 }
 
 /**
@@ -98,7 +178,7 @@ function storeOverride(modelClass: CachedClass): Keyv | undefined {
   return undefined;
 }
 
-function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
+function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings {
   const name = modelClass.name || 'Model';
   const table = modelClass.tableName;
   if (typeof table !== 'string' || table === '') {
@@ -113,11 +193,17 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
     throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declared)}`);
   }
   const keyColumns = [...new Set([idColumn, ...declared])];
-  const space = makeKeySpace(name, options.prefix, table, modelClass.cacheVersion ?? 1);
-  const cache: ModelCache = {
-    space,
+  assertPrefix(name, options.prefix);
+  const scope = options.scope;
+  if (scope !== undefined && !(typeof scope === 'function' || (typeof scope === 'string' && scope !== ''))) {
+    throw new TypeError(`${name}: the cache scope must be a non-empty string or a function of the knex, got ${JSON.stringify(scope)}`);
+  }
+  const cache: ModelSettings = {
+    modelName: name,
+    table,
     prefix: options.prefix,
-    versionKey: versionKey(space.tag),
+    scope,
+    version: modelClass.cacheVersion ?? 1,
     idColumn,
     keyColumns,
     primaryColumn: declared[0] ?? idColumn,
@@ -126,7 +212,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelCache {
     tokenTtl: tokenTtlFor(options),
     store: new GuardedStore(options.store, options.timeout, options.onError, name),
   };
-  registerTable(cache, table);
+  registerTable(cache, table, modelClass);
   return cache;
 }
 
@@ -136,10 +222,10 @@ export function tokenTtlFor({ ttl, missTtl }: { readonly ttl: number; readonly m
 }
 
 /** Throws unless `column` is one the model is cached under; the message lists the allowed ones. */
-export function assertKeyColumn(cache: ModelCache, column: unknown): asserts column is string {
+export function assertKeyColumn(cache: ModelSettings, column: unknown): asserts column is string {
   if (typeof column !== 'string' || !cache.keyColumns.includes(column)) {
     throw new TypeError(
-      `${cache.space.modelName}: ${JSON.stringify(column)} is not a cache key; cached columns are ${cache.keyColumns.map((c) => JSON.stringify(c)).join(', ')}`,
+      `${cache.modelName}: ${JSON.stringify(column)} is not a cache key; cached columns are ${cache.keyColumns.map((c) => JSON.stringify(c)).join(', ')}`,
     );
   }
 }

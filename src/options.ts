@@ -1,5 +1,6 @@
 import type Keyv from 'keyv';
 import { createMemoryStore } from './memory-store.js';
+import type { CacheScope } from './scope.js';
 
 /** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
 export interface CacheErrorContext {
@@ -24,6 +25,12 @@ export interface CacheOptions {
   timeout?: number;
   /** Receives every store failure. Default: a `console.warn` line per failure. */
   onError?: CacheErrorHandler;
+  /**
+   * The database scope of entries, where the connection settings cannot tell databases apart: a name, or a
+   * function of the knex (or transaction) a query runs on, called once per knex instance. Default: derived from
+   * the knex's client and the settings that select the data (host, port, database, SQLite file, `searchPath`).
+   */
+  scope?: CacheScope;
 }
 
 export const DEFAULT_TTL = 60 * 60 * 1000;
@@ -55,9 +62,10 @@ export interface ResolvedOptions {
   readonly prefix: string;
   readonly timeout: number;
   readonly onError: CacheErrorHandler;
+  readonly scope: CacheScope | undefined;
 }
 
-export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl?: number; missTtl?: number }): ResolvedOptions {
+export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl?: number; missTtl?: number; scope?: CacheScope }): ResolvedOptions {
   const pick = <K extends keyof CacheOptions>(key: K): CacheOptions[K] => mixin[key] ?? defaults[key];
   return {
     store: statics.store ?? pick('store') ?? memoryStore(),
@@ -66,6 +74,7 @@ export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl
     prefix: pick('prefix') ?? DEFAULT_PREFIX,
     timeout: checkTtl('timeout', pick('timeout') ?? DEFAULT_TIMEOUT),
     onError: pick('onError') ?? warn,
+    scope: statics.scope ?? pick('scope'),
   };
 }
 

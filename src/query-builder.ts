@@ -113,7 +113,7 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
         builder.toKnexQuery(into).as('temp');
       });
       const modelClass = this.modelClass() as CachedClass;
-      const rows = (await cachedQueryRows(countQuery, modelClass, options, () => countQuery.then((result) => result))) as { count?: unknown }[];
+      const rows = (await cachedQueryRows(countQuery, modelClass, knex, options, () => countQuery.then((result) => result))) as { count?: unknown }[];
       const total = rows[0]?.count;
       return total ? parseInt(String(total), 10) : 0;
     }
@@ -164,16 +164,19 @@ function routeThroughCache(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, 
 async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, options: QueryCacheOptions | undefined, fromDb: () => Promise<unknown>): Promise<unknown> {
   const modelClass = builder.modelClass();
   if (!isCachedClass(modelClass)) return fromDb();
+  // The query's own knex (`query(knex)`, `bindKnex`, `$relatedQuery(name, knex)`, eager loading from such a
+  // query): its database is the one read, and its scope the one the entries belong to.
+  const knex = builder.knex();
   if (modelClass.cacheQueries === true || isRelationFind(builder)) {
-    const cache = modelCache(modelClass);
+    const cache = modelCache(modelClass, knex);
     const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumns);
     if (lookup) {
       const values = [...new Map(lookup.values.map((value) => [canonicalKey(value), value])).values()];
-      const rows = await readThrough(modelClass, cache, lookup.column, values);
+      const rows = await readThrough(modelClass, cache, lookup.column, values, knex);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
     }
   }
-  if (options) return cachedQueryRows(knexBuilder, modelClass, options, fromDb);
+  if (options) return cachedQueryRows(knexBuilder, modelClass, knex, options, fromDb);
   return fromDb();
 }
 

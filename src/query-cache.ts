@@ -3,7 +3,7 @@ import type { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
 import { queryKey } from './keys.js';
 import { isMilliseconds } from './options.js';
-import { isCachedClass, modelCache, tableOf, type CachedClass } from './model-config.js';
+import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
 import { tablesOf } from './query-shape.js';
 import { dependencyKeys } from './table-registry.js';
 import { versionedRead, type ValueCodec } from './versioned-read.js';
@@ -45,7 +45,7 @@ export function checkTables(what: string, dependsOn: unknown): asserts dependsOn
 export function tablesNamed(dependsOn: readonly (typeof Model | string)[] = []): string[] {
   return dependsOn.map((item) => {
     if (typeof item === 'string') return item;
-    if (isCachedClass(item)) modelCache(item);
+    if (isCachedClass(item)) modelSettings(item);
     return tableOf(item);
   });
 }
@@ -57,11 +57,17 @@ const ROWS: ValueCodec<unknown> = {
 };
 
 /**
- * The rows of `knexBuilder` (a select on `modelClass`'s connection) through the cache: keyed by its SQL and
- * bindings, stamped with the versions of every table it reads, computed by `fromDb` on a miss.
+ * The rows of `knexBuilder` (a select that runs on `knex`) through the cache of `knex`'s database: keyed by its
+ * SQL and bindings, stamped with the tokens of every table it reads, computed by `fromDb` on a miss.
  */
-export function cachedQueryRows(knexBuilder: Knex.QueryBuilder, modelClass: CachedClass, options: QueryCacheOptions, fromDb: () => Promise<unknown>): Promise<unknown> {
-  const cache = modelCache(modelClass);
+export function cachedQueryRows(
+  knexBuilder: Knex.QueryBuilder,
+  modelClass: CachedClass,
+  knex: Knex,
+  options: QueryCacheOptions,
+  fromDb: () => Promise<unknown>,
+): Promise<unknown> {
+  const cache = modelCache(modelClass, knex);
   const { sql, bindings } = knexBuilder.toSQL();
   const tables = [...tablesOf(knexBuilder), ...tablesNamed(options.dependsOn)];
   const deps = dependencyKeys(modelClass, cache, tables, `${modelClass.name}.query().cache()`);

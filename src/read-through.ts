@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from './codec.js';
 import { readRows, type Found } from './db-read.js';
 import type { StoreEntry } from './guarded-store.js';
-import { entryKeys, generationKey, type EntryKeys, type KeyValue } from './keys.js';
+import { entryKeys, type EntryKeys, type KeyValue } from './keys.js';
 import type { ModelCache } from './model-config.js';
 
 /** What a lookup resolves to: the encoded row, or null where no row has the key. */
@@ -32,15 +33,15 @@ interface Pending {
 /**
  * Reads `values` of `column` through the cache: one store read for all of them; for those that missed, one
  * store write of any missing tokens, one DB query and one store write of the fills. Values already being
- * filled by another caller join that fill.
+ * filled by another caller join that fill. The DB is read through `knex`, whose database `cache` is scoped to.
  */
-export function readThrough(modelClass: typeof Model, cache: ModelCache, column: string, values: readonly KeyValue[]): Promise<Lookup[]> {
+export function readThrough(modelClass: typeof Model, cache: ModelCache, column: string, values: readonly KeyValue[], knex: Knex): Promise<Lookup[]> {
   const flights = flightsOf(cache.store.keyv);
   const lookups: (Lookup | Promise<Lookup>)[] = [];
   const batch = new Map<string, Pending>();
   // A store in this process's memory answers at once: a hit needs no flight and no promise of its own.
   const local = cache.store.degraded ? undefined : cache.store.local;
-  const genKey = generationKey(cache.space);
+  const genKey = cache.generationKey;
   for (const value of values) {
     const keys = entryKeys(cache.space, column, value);
     let flight = flights.get(keys.value);
@@ -69,7 +70,7 @@ export function readThrough(modelClass: typeof Model, cache: ModelCache, column:
   }
   if (batch.size > 0) {
     const pending = [...batch.values()];
-    fill(modelClass, cache, column, pending).catch((error: unknown) => {
+    fill(modelClass, cache, column, pending, knex).catch((error: unknown) => {
       for (const p of pending) p.reject(error);
     });
   }
@@ -87,15 +88,15 @@ function valid(record: CacheRecord | undefined, generation: string | undefined, 
  * both stamps still match, so a fill that read the old row before a flush, and stored it after, is never served:
  * its guard is gone, and tokens are random, so it never comes back. Missing tokens are created before the DB read.
  */
-async function fill(modelClass: typeof Model, cache: ModelCache, column: string, batch: readonly Pending[]): Promise<void> {
+async function fill(modelClass: typeof Model, cache: ModelCache, column: string, batch: readonly Pending[], knex: Knex): Promise<void> {
   const { store } = cache;
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
-    const found = await readRows(modelClass, column, batch.map((p) => p.value));
+    const found = await readRows(modelClass, column, batch.map((p) => p.value), knex);
     batch.forEach((pending, i) => pending.resolve(encodeFound(found[i])));
     return;
   }
-  const genKey = generationKey(cache.space);
+  const genKey = cache.generationKey;
   const raw = await store.getMany([genKey, ...batch.flatMap((p) => [p.keys.guard, p.keys.value])]);
   let generation = asToken(raw?.[0]);
   const misses: { pending: Pending; guard: string | undefined }[] = [];
@@ -127,7 +128,7 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
     storable = await store.setMany(tokens);
   }
 
-  const found = await readRows(modelClass, column, misses.map((m) => m.pending.value));
+  const found = await readRows(modelClass, column, misses.map((m) => m.pending.value), knex);
   const fills: StoreEntry[] = [];
   const results = misses.map((miss, i): Lookup => {
     const hit = found[i];

@@ -1,7 +1,8 @@
+import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model, Relation } from 'objection';
 import { tableTag, versionKey } from './keys.js';
-import { isCachedClass, modelCache, tableOf, type CachedClass, type ModelCache } from './model-config.js';
+import { boundKnex, isCachedClass, modelCache, modelSettings, tableOf, type CachedClass, type ModelCache, type ModelSettings } from './model-config.js';
 import { flushAfterCommit } from './transaction-flush.js';
 
 /**
@@ -10,23 +11,29 @@ import { flushAfterCommit } from './transaction-flush.js';
  * such tables: a write to any other table would not invalidate it. Kept per store and prefix because a write
  * deletes the version in its own model's store under its own prefix, and only there.
  */
-const versioned = new WeakMap<Keyv, Map<string, Set<string>>>();
+const versioned = new WeakMap<Keyv, Map<string, Map<string, typeof Model>>>();
 
-export function registerTable(cache: ModelCache, table: string): void {
+/** Notes that writes to `table` through `owner` (the first cached class seen for it) keep its token. */
+export function registerTable(cache: ModelSettings, table: string, owner: typeof Model): void {
   let byPrefix = versioned.get(cache.store.keyv);
   if (!byPrefix) versioned.set(cache.store.keyv, (byPrefix = new Map()));
   let tables = byPrefix.get(cache.prefix);
-  if (!tables) byPrefix.set(cache.prefix, (tables = new Set()));
-  tables.add(table);
+  if (!tables) byPrefix.set(cache.prefix, (tables = new Map()));
+  if (!tables.has(table)) tables.set(table, owner);
 }
 
 export function isVersioned(keyv: Keyv, prefix: string, table: string): boolean {
   return versioned.get(keyv)?.get(prefix)?.has(table) ?? false;
 }
 
-/** The version key of `table` in the store and prefix of `cache`. */
+/** The first cached class seen for `table` in this store and prefix: its knex is the table's default database. */
+export function tableOwner(keyv: Keyv, prefix: string, table: string): typeof Model | undefined {
+  return versioned.get(keyv)?.get(prefix)?.get(table);
+}
+
+/** The token key of `table` in the store, prefix and database scope of `cache`. */
 export function tableVersionKey(cache: ModelCache, table: string): string {
-  return versionKey(tableTag(cache.prefix, table));
+  return versionKey(tableTag(cache.prefix, cache.space.scope, table));
 }
 
 /**
@@ -41,7 +48,7 @@ export function dependencyKeys(modelClass: CachedClass, cache: ModelCache, table
     if (!isVersioned(cache.store.keyv, cache.prefix, table)) {
       throw new TypeError(
         `${what} reads table ${JSON.stringify(table)}, which no cached model with the same store and prefix writes, so its writes could not invalidate the result. ` +
-          `Make its model a CachedModel (with ${cache.space.modelName}'s store and prefix), or leave the query uncached.`,
+          `Make its model a CachedModel (with ${cache.modelName}'s store and prefix), or leave the query uncached.`,
       );
     }
     keys.add(tableVersionKey(cache, table));
@@ -67,7 +74,7 @@ export function discover(start: CachedClass): void {
       seen.add(related);
       if (!isCachedClass(related)) continue;
       try {
-        modelCache(related);
+        modelSettings(related);
         queue.push(related);
       } catch {
         // a misconfigured related model reports itself when it is used
@@ -89,25 +96,26 @@ const VERSIONED_HOOKS = ['afterInsert', 'afterUpdate', 'afterDelete'] as const;
 export function versionJoinTable(owner: CachedClass, relation: Relation): void {
   const join = (relation as Relation & { joinTableModelClass?: typeof Model | null }).joinTableModelClass;
   if (!join || isCachedClass(join) || instrumented.has(join)) return;
-  let cache: ModelCache;
+  let cache: ModelSettings;
   try {
-    cache = modelCache(owner);
+    cache = modelSettings(owner);
   } catch {
     return; // the owner reports its own misconfiguration when used
   }
   instrumented.add(join);
   const table = tableOf(join);
-  registerTable(cache, table);
-  const hooks = join as unknown as Record<string, (args: { transaction?: unknown }) => unknown>;
+  registerTable(cache, table, owner);
+  const hooks = join as unknown as Record<string, (args: { transaction?: Knex }) => unknown>;
   for (const hook of VERSIONED_HOOKS) {
     const original = hooks[hook]!;
     Object.defineProperty(join, hook, {
       configurable: true,
       writable: true,
-      value: async function (this: typeof Model, args: { transaction?: unknown }): Promise<unknown> {
+      value: async function (this: typeof Model, args: { transaction?: Knex }): Promise<unknown> {
         const result = await original.call(this, args);
-        const current = modelCache(owner);
-        await flushAfterCommit(args.transaction as never, current.store, [tableVersionKey(current, table)]);
+        // the join rows were written through this knex (or transaction): its database's token goes
+        const current = modelCache(owner, boundKnex(owner, args.transaction));
+        await flushAfterCommit(args.transaction, current.store, [tableVersionKey(current, table)]);
         return result;
       },
     });

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { columnKeys, rowKeys } from './flush.js';
 import { rowKeyValue } from './keys.js';
-import { modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { boundKnex, modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import { direct } from './query-builder.js';
 import { flushAfterCommit } from './transaction-flush.js';
 
@@ -12,7 +12,7 @@ import { flushAfterCommit } from './transaction-flush.js';
  * upserts, and the patches that `relate`/`unrelate` issue. Before an update or delete one SELECT reads the key
  * columns of the rows it will touch (old values); after it, those keys, the new values of any key column the
  * write set and the table's version (which invalidates cached queries) are flushed in one store call, or after
- * the outermost commit inside a transaction.
+ * the outermost commit inside a transaction. Keys are those of the database the write runs on (its cache scope).
  */
 
 type HookArgs = StaticHookArguments<Model>;
@@ -43,12 +43,17 @@ function transactionOf(args: HookArgs): Knex | undefined {
   return args.transaction as Knex | undefined;
 }
 
+/** The knex the write runs on (Objection's `transaction` argument is the builder's knex, a transaction or not). */
+function knexOf(modelClass: CachedClass, args: HookArgs): Knex {
+  return boundKnex(modelClass, transactionOf(args));
+}
+
 /**
  * beforeUpdate / beforeDelete: read the keys the rows hold now, and note what the patch sets on key columns.
  * The patch is read here because Objection turns expressions in it into SQL before the after-hook runs.
  */
 export async function beforeChange(modelClass: CachedClass, args: HookArgs): Promise<void> {
-  const cache = modelCache(modelClass);
+  const cache = modelCache(modelClass, knexOf(modelClass, args));
   const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
   // Objection moves raw(), ref() and subquery values out of the model into a hidden `$$queryProps` object.
   const expressions = (patch['$$queryProps'] ?? {}) as Record<string, unknown>;
@@ -81,7 +86,7 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
 
 /** afterUpdate: flush the old keys and the new values of the key columns the write set. */
 export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Promise<void> {
-  const cache = modelCache(modelClass);
+  const cache = modelCache(modelClass, knexOf(modelClass, args));
   const state = before.get(builderOf(args));
   if (!state || state.ids.length === 0) return;
   const keys = [...state.keys, ...state.newKeys, cache.versionKey];
@@ -93,7 +98,7 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
 export async function afterDelete(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const state = before.get(builderOf(args));
   if (!state || state.keys.length === 0) return;
-  const cache = modelCache(modelClass);
+  const cache = modelCache(modelClass, knexOf(modelClass, args));
   await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey]);
 }
 
@@ -104,7 +109,7 @@ export async function afterDelete(modelClass: CachedClass, args: HookArgs): Prom
 export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const builder = builderOf(args);
   if (!builder.has('onConflict')) return;
-  const cache = modelCache(modelClass);
+  const cache = modelCache(modelClass, knexOf(modelClass, args));
   const items = args.inputItems as unknown as Record<string, unknown>[];
   const conditions = cache.keyColumns
     .map((column) => [column, items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
@@ -120,7 +125,7 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
 
 /** afterInsert: flush the cached misses of the new rows' keys (and an upsert's old keys). */
 export async function afterInsert(modelClass: CachedClass, args: HookArgs): Promise<void> {
-  const cache = modelCache(modelClass);
+  const cache = modelCache(modelClass, knexOf(modelClass, args));
   const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
   const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
   keys.push(...(before.get(builderOf(args))?.keys ?? []));

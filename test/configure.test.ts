@@ -4,6 +4,7 @@ import Keyv from 'keyv';
 import { Model } from 'objection';
 import { CachedModel, configureCache } from 'objection-cache';
 import { POSTS_DDL } from './helpers/fixture.js';
+import { unscoped } from './helpers/keys.js';
 
 // configureCache is process-wide, so it gets a test file (a process) of its own.
 test('configureCache sets process-wide defaults that mixin options override', async (t) => {
@@ -22,7 +23,7 @@ test('configureCache sets process-wide defaults that mixin options override', as
   Other.knex(knex);
   await Post.get(1);
   await Other.get(1);
-  const keys = [...(shared.store as Map<string, unknown>).keys()];
+  const keys = [...(shared.store as Map<string, unknown>).keys()].map(unscoped);
   t.true(keys.some((k) => k.includes('{app1:posts}')));
   t.true(keys.some((k) => k.includes('{app2:posts}')));
   configureCache({ store: undefined, prefix: undefined });
