@@ -111,6 +111,11 @@ export class GuardedStore {
     this.unlink = redisUnlink(keyv);
   }
 
+  /** Reports a failure of the cache's own work (not a store call) the way store failures are: to `onError`. */
+  reportFailure(error: unknown, operation: string): void {
+    report(this.onError, error, operation, this.model);
+  }
+
   /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
   get degraded(): boolean {
     return this.health.degraded;

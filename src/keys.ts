@@ -19,7 +19,10 @@ export interface KeySpace {
 export interface EntryKeys {
   /** The cached record: the row (or a miss marker) stamped with the guard and generation it was filled under. */
   readonly value: string;
-  /** The race guard: a token that every flush of this key deletes. */
+  /**
+   * The race guard: a token that every flush of this key deletes. It leaves `cacheVersion` out, so a flush made
+   * by one version of the app reaches the entries of every other version running beside it (a rolling deploy).
+   */
   readonly guard: string;
   /** False where the DB may match rows whose key is spelled differently (see `isCacheableMiss`). */
   readonly missCacheable: boolean;
@@ -149,7 +152,7 @@ export function entryKeys(space: KeySpace, column: string, value: KeyValue): Ent
   const col = encodeURIComponent(column);
   return {
     value: `${space.base}:k:${col}:${encoded}`,
-    guard: `${space.base}:g:${col}:${encoded}`,
+    guard: `${space.tag}:g:${col}:${encoded}`,
     missCacheable: isCacheableMiss(value),
     canonical,
   };

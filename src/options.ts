@@ -4,7 +4,11 @@ import type { CacheScope } from './scope.js';
 
 /** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
 export interface CacheErrorContext {
-  /** The store operation that failed or timed out: `getMany`, `setMany`, `deleteMany`, `delete`, or `store` for errors a Keyv emitted. */
+  /**
+   * The store operation that failed or timed out: `getMany`, `setMany`, `deleteMany`, `delete`, or `store` for
+   * errors a Keyv emitted; or `afterUpdate` when the keys a write changed could not be read back (the model was
+   * flushed whole instead).
+   */
   readonly operation: string;
   /** Model name where known. */
   readonly model?: string;
@@ -40,7 +44,8 @@ export const DEFAULT_TIMEOUT = 1000;
 
 const warn: CacheErrorHandler = (error, context) => {
   const where = context.model ? `${context.model} ` : '';
-  console.warn(`[objection-cache] ${where}${context.operation} failed, served from the database: ${String(error)}`);
+  const outcome = context.operation.startsWith('after') ? 'flushed the model whole' : 'served from the database';
+  console.warn(`[objection-cache] ${where}${context.operation} failed, ${outcome}: ${String(error)}`);
 };
 
 let defaults: CacheOptions = {};

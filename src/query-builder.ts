@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Model, Page, QueryBuilder } from 'objection';
 import { canonicalKey } from './keys.js';
-import { isCachedClass, modelCache, tableOf, type CachedClass } from './model-config.js';
+import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
 import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
 import { keyLookupOf } from './query-shape.js';
 import { readThrough } from './read-through.js';
@@ -88,6 +88,18 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
       const child = own.call(this, parent, options);
       if (parent && parent[OPTIONS] && !this[OPTIONS]) this[OPTIONS] = parent[OPTIONS];
       return child;
+    }
+
+    /**
+     * A query used inside another (`whereIn('authorId', Author.query().select('id'))`) is turned into SQL here.
+     * Its cached model is set up on the way, so that its table is one cached queries know, even when nothing in
+     * this process has used the model yet. (Objection's typings leave `subqueryOf` out.)
+     */
+    subqueryOf(parent: AnyBuilder): this {
+      const modelClass = this.modelClass();
+      if (isCachedClass(modelClass)) modelSettings(modelClass);
+      const own = Reflect.get(Parent.prototype, 'subqueryOf') as (this: unknown, parent: AnyBuilder) => this;
+      return own.call(this, parent);
     }
 
     override async execute(): Promise<unknown> {

@@ -16,6 +16,8 @@ interface Statement {
   readonly operator?: unknown;
   readonly value?: unknown;
   readonly not?: boolean;
+  /** The name a `with` clause gives its query. */
+  readonly alias?: unknown;
 }
 
 interface BuilderState {
@@ -65,16 +67,26 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
     if (typeof toKnex === 'function') walk(toKnex.call(value), depth + 1);
     else if (stateOf(value)) walk(value, depth + 1);
   };
+  // Names a `with` clause gives its queries (common table expressions): read as tables, they are no table, and
+  // the tables their queries read are walked with the with clause. Visible in the builder that declares them and
+  // in its subqueries.
+  let ctes: ReadonlySet<string> = new Set();
+  const add = (name: string): void => {
+    if (!ctes.has(name)) tables.add(name);
+  };
   const from = (spec: unknown, depth: number, client: BuilderState['client']): void => {
-    if (typeof spec === 'string') tables.add(tableName(spec));
+    if (typeof spec === 'string') add(tableName(spec));
     else if (spec && typeof spec === 'object' && !isRaw(spec) && !stateOf(spec)) {
       // knex's `{ alias: 'table' }` form
-      for (const name of Object.values(spec)) if (typeof name === 'string') tables.add(tableName(name));
+      for (const name of Object.values(spec)) if (typeof name === 'string') add(tableName(name));
     } else visit(spec, depth, client);
   };
   const walk = (builder: unknown, depth: number): void => {
     const state = stateOf(builder);
     if (!state) return;
+    const outer = ctes;
+    const own = state._statements.flatMap((statement) => (statement.grouping === 'with' && typeof statement.alias === 'string' ? [tableName(statement.alias)] : []));
+    if (own.length > 0) ctes = new Set([...outer, ...own]);
     from(state._single.table, depth, state.client);
     for (const statement of state._statements) {
       if (statement.joinType) {
@@ -84,6 +96,7 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
       visit(statement.value, depth, state.client);
       if (typeof statement.column !== 'string') visit(statement.column, depth, state.client);
     }
+    ctes = outer;
   };
   walk(builder, 0);
   return tables;

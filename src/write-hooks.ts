@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { columnKeys, rowKeys } from './flush.js';
+import { WHERE_IN_CHUNK } from './db-read.js';
 import { rowKeyValue } from './keys.js';
 import { boundKnex, modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import { direct } from './query-builder.js';
@@ -71,7 +72,8 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
   // this SELECT and the commit, so the keys read here are the ones the flush must reach. SQLite runs one writer.
   const knex = transactionOf(args) as (Knex & { isTransaction?: boolean; client: { dialect?: string } }) | undefined;
   if (knex?.isTransaction && /^(postgres|mysql)/.test(String(knex.client.dialect))) {
-    (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table);
+    // PostgreSQL names the locked relation as FROM does, unqualified: `app.posts` is locked as `posts`
+    (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table.slice(table.lastIndexOf('.') + 1));
   }
   // findById-style queries answer [undefined] when the row is absent
   const found = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as (Model | undefined)[];
@@ -89,8 +91,26 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const state = before.get(builderOf(args));
   if (!state || state.ids.length === 0) return;
-  const keys = [...state.keys, ...state.newKeys, cache.versionKey];
-  if (state.newValuesUnknown) keys.push(...(await currentKeys(modelClass, cache, state.ids, transactionOf(args))));
+  await afterWrite(cache, args, 'afterUpdate', async () => {
+    const keys = [...state.keys, ...state.newKeys, cache.versionKey];
+    // (concatenated, not pushed as arguments: a bulk write's keys can outnumber the arguments a call may take)
+    return state.newValuesUnknown ? keys.concat(await currentKeys(modelClass, cache, state.ids, transactionOf(args))) : keys;
+  });
+}
+
+/**
+ * Flushes the keys `collect` gathers. The write has run (outside a transaction it has committed), so nothing the
+ * cache does may fail it now: if gathering the keys fails (a re-read the DB refuses), the error is reported and
+ * the whole model is flushed in the write's database instead, which no entry of the rows can outlive.
+ */
+async function afterWrite(cache: ModelCache, args: HookArgs, hook: string, collect: () => Promise<readonly string[]>): Promise<void> {
+  let keys: readonly string[];
+  try {
+    keys = await collect();
+  } catch (error) {
+    cache.store.reportFailure(error, hook);
+    keys = [cache.generationKey, cache.versionKey];
+  }
   await flushAfterCommit(transactionOf(args), cache.store, keys);
 }
 
@@ -128,12 +148,18 @@ export async function afterInsert(modelClass: CachedClass, args: HookArgs): Prom
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
   const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
-  keys.push(...(before.get(builderOf(args))?.keys ?? []));
-  if (rows.length > 0) keys.push(cache.versionKey);
-  await flushAfterCommit(transactionOf(args), cache.store, keys);
+  const upserted = before.get(builderOf(args))?.keys ?? [];
+  if (rows.length > 0) upserted.push(cache.versionKey);
+  await flushAfterCommit(transactionOf(args), cache.store, keys.concat(upserted));
 }
 
+/** The keys the rows with `ids` hold now, read in chunks that stay under every DB's limit of bound parameters. */
 async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unknown[], trx: Knex | undefined): Promise<string[]> {
-  const rows = (await direct(modelClass.query(trx)).select(cache.keyColumns).whereIn(cache.idColumn, ids as string[])) as unknown as Model[];
-  return rows.flatMap((row) => rowKeys(cache, row));
+  let keys: string[] = [];
+  for (let i = 0; i < ids.length; i += WHERE_IN_CHUNK) {
+    const chunk = ids.slice(i, i + WHERE_IN_CHUNK) as string[];
+    const rows = (await direct(modelClass.query(trx)).select(cache.keyColumns).whereIn(cache.idColumn, chunk)) as unknown as Model[];
+    keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
+  }
+  return keys;
 }
