@@ -25,6 +25,8 @@ export interface CachedModelStatics {
   cacheMissTtl?: number;
   cacheVersion?: string | number;
   cacheQueries?: boolean;
+  /** Tables a write to this model's table also changes out of the cache's sight (triggers, ON DELETE CASCADE). */
+  cacheCascades?: readonly string[];
   /** Which database the model's entries belong to, where the connection settings cannot tell (see `scope`). */
   cacheScope?: CacheScope;
   /** The Keyv this model's entries live in (set it to give the model a store of its own). */
@@ -87,6 +89,11 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     static cacheVersion?: string | number;
     /** Serve plain key lookups (`query().findById(id)`, `findOne({ slug })`) from the natural-key cache. */
     static cacheQueries?: boolean;
+    /**
+     * Tables a write to this model's table changes out of the cache's sight (a trigger, `ON DELETE CASCADE`): every
+     * write of the model, through Objection or through knex, flushes their cached models and queries too.
+     */
+    static cacheCascades?: readonly string[];
     /** Which database the entries belong to, where the connection settings cannot tell; overrides the mixin's `scope`. */
     static cacheScope?: CacheScope;
     /** The options given to `CachedModel()`. */

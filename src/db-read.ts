@@ -1,5 +1,5 @@
 import type { Model, TransactionOrKnex } from 'objection';
-import { canonicalKey, rowKeyValue, type KeyValue } from './keys.js';
+import { canonicalKey, isCacheableMiss, rowKeyValue, type KeyValue } from './keys.js';
 import { direct } from './query-builder.js';
 
 /** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
@@ -41,9 +41,12 @@ export async function readRows(
     const row = byKey.get(canonicalKey(value));
     return row ? { row, exact: true } : undefined;
   });
-  if (leftover.length === 0) return found;
-  const unpaired = found.flatMap((entry, i) => (entry ? [] : [i]));
-  if (unpaired.length === 1) {
+  // Values the DB may match under another spelling ('01' for 1, a uuid in upper case) and that no row of their own
+  // spelling answered: with one row left over it is theirs; else each is asked for on its own, since the row it
+  // matches may be one paired already (`[1, '01']`).
+  const unpaired = found.flatMap((entry, i) => (entry || (leftover.length === 0 && isCacheableMiss(values[i]!)) ? [] : [i]));
+  if (unpaired.length === 0) return found;
+  if (unpaired.length === 1 && leftover.length === 1) {
     found[unpaired[0]!] = { row: leftover[0]!, exact: false };
     return found;
   }

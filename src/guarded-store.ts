@@ -111,6 +111,11 @@ export class GuardedStore {
     this.unlink = redisUnlink(keyv);
   }
 
+  /** True after the app disconnected the Keyv, until its next call: nothing else may connect it again. */
+  get closed(): boolean {
+    return this.health.disconnected;
+  }
+
   /** Reports a failure of the cache's own work (not a store call) the way store failures are: to `onError`. */
   reportFailure(error: unknown, operation: string): void {
     report(this.onError, error, operation, this.model);

@@ -94,7 +94,23 @@ function hash(text: string): string {
 
 /** The key whose deletion invalidates every entry of the model (`flushAll`). */
 export function generationKey(space: KeySpace): string {
-  return `${space.tag}${GENERATION}`;
+  return generationKeyOf(space.tag);
+}
+
+/**
+ * The generation and table tokens of `tables` in `scope`: deleting them drops every entry of those tables' models
+ * and every cached query or value that read them.
+ */
+export function tableKeys(prefix: string, scope: string, tables: readonly string[]): string[] {
+  return tables.flatMap((table) => {
+    const tag = tableTag(prefix, scope, table);
+    return [generationKeyOf(tag), versionKey(tag)];
+  });
+}
+
+/** The generation key under a hash tag: every model on one table (in one database and prefix) shares it. */
+export function generationKeyOf(tag: string): string {
+  return `${tag}${GENERATION}`;
 }
 
 const GENERATION = ':gen';
@@ -138,13 +154,20 @@ export function canonicalKey(value: KeyValue): string {
 /**
  * A miss is cached only where no row could match the lookup under another spelling. `'1.0'`, `'01'`, `' 1'` or
  * `'1e3'` match the row with integer id 1 in SQLite, but a flush of that row reaches only the entry `'1'`, so a
- * cached miss under `'01'` could outlive the insert of row 1. Such lookups still work; their misses go uncached.
+ * cached miss under `'01'` could outlive the insert of row 1. The same for a uuid spelt other than PostgreSQL
+ * prints it (upper case, braces, no hyphens): PostgreSQL matches it, a flush reaches only the lower-case form.
+ * Such lookups still work; their misses go uncached.
  */
-function isCacheableMiss(value: KeyValue): boolean {
+export function isCacheableMiss(value: KeyValue): boolean {
   if (typeof value !== 'string') return true;
+  if (UUID_SPELLING.test(value)) return CANONICAL_UUID.test(value);
   if (value.trim() === '' || Number.isNaN(Number(value))) return true;
   return String(Number(value)) === value;
 }
+
+/** What PostgreSQL reads as a uuid (hex digits, hyphens and braces around 32 of them), and the form it prints. */
+const UUID_SPELLING = /^\s*\{?\s*(?:[0-9a-f]-?){31}[0-9a-f]\s*\}?\s*$/i;
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function entryKeys(space: KeySpace, column: string, value: KeyValue): EntryKeys {
   const canonical = canonicalKey(value);

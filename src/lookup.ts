@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Model, TransactionOrKnex } from 'objection';
+import { Model, type TransactionOrKnex } from 'objection';
 import { decodeRow } from './codec.js';
 import { readRows } from './db-read.js';
 import { assertKeyValue, type KeyValue } from './keys.js';
@@ -32,7 +32,13 @@ export async function lookup<M extends Model>(
   }
   const cache = inScope(settings, source);
   const lookups = await readThrough(modelClass, cache, column, keys, source);
-  return lookups.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
+  const models = lookups.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
+  // As Objection does after a find: the model's own $afterFind, with the query context (here the knex read).
+  if (modelClass.prototype.$afterFind !== Model.prototype.$afterFind) {
+    const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];
+    await Promise.all(models.map((model) => model?.$afterFind(context)));
+  }
+  return models;
 }
 
 export function assertArray(modelClass: CachedClass, name: string, values: unknown): asserts values is readonly unknown[] {

@@ -2,9 +2,10 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { GuardedStore } from './guarded-store.js';
-import { assertPrefix, generationKey, makeKeySpace, versionKey, type KeySpace } from './keys.js';
+import { assertPrefix, generationKey, makeKeySpace, tableKeys, versionKey, type KeySpace } from './keys.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { isTransaction, scopeOf, type CacheScope } from './scope.js';
+import { watchRawWrites } from './raw-writes.js';
 import { registerTable } from './table-registry.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
@@ -15,6 +16,8 @@ export interface CacheStatics {
   cacheVersion?: string | number;
   /** Serve plain key lookups (`findById`, `findOne` on a cache key) from the natural-key cache. */
   cacheQueries?: boolean;
+  /** Tables a write to this model's table also changes, out of the cache's sight (triggers, ON DELETE CASCADE). */
+  cacheCascades?: readonly string[];
   /** Read through `storeOverride` below: the mixin's accessor answers the settled store. */
   cacheStore?: Keyv;
   /** The database scope of the model's entries; overrides the mixin's `scope` (see scope.ts). */
@@ -40,6 +43,8 @@ export interface ModelSettings {
   readonly table: string;
   readonly prefix: string;
   readonly scope: CacheScope | undefined;
+  /** `cacheCascades`: tables whose entries every write of the model flushes whole. */
+  readonly cascades: readonly string[];
   /** `cacheVersion`: part of every entry's key. */
   readonly version: string | number;
   readonly idColumn: string;
@@ -61,6 +66,8 @@ export interface ModelCache extends ModelSettings {
   readonly versionKey: string;
   /** The model's generation token here (keys.ts `generationKey`): built once, so a hit builds two keys, not three. */
   readonly generationKey: string;
+  /** The generation and table tokens of `cacheCascades` here: every write of the model flushes them too. */
+  readonly cascadeKeys: readonly string[];
 }
 
 interface Memo {
@@ -114,10 +121,11 @@ export function inScope(settings: ModelSettings, knex: Knex): ModelCache {
     return cache;
   }
   const scope = scopeOf(knex, settings.scope, settings.modelName);
+  watchRawWrites(knex, settings);
   cache = scoped.byScope.get(scope);
   if (!cache) {
     const space = makeKeySpace(settings.modelName, settings.prefix, scope, settings.table, settings.version);
-    cache = { ...settings, space, versionKey: versionKey(space.tag), generationKey: generationKey(space) };
+    cache = { ...settings, space, versionKey: versionKey(space.tag), generationKey: generationKey(space), cascadeKeys: tableKeys(settings.prefix, scope, settings.cascades) };
     scoped.byScope.set(scope, cache);
   }
   scoped.byKnex.set(knex, cache);
@@ -150,6 +158,7 @@ function memoOf(modelClass: CachedClass): Memo {
     modelClass.idColumn,
     modelClass.cacheKeys,
     modelClass.cacheVersion,
+    modelClass.cacheCascades,
     options.store,
     options.ttl,
     options.missTtl,
@@ -198,8 +207,13 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
   if (scope !== undefined && !(typeof scope === 'function' || (typeof scope === 'string' && scope !== ''))) {
     throw new TypeError(`${name}: the cache scope must be a non-empty string or a function of the knex, got ${JSON.stringify(scope)}`);
   }
+  const cascades = modelClass.cacheCascades ?? [];
+  if (!Array.isArray(cascades) || cascades.some((table) => typeof table !== 'string' || table === '')) {
+    throw new TypeError(`${name}.cacheCascades must be an array of table names, got ${JSON.stringify(cascades)}`);
+  }
   const cache: ModelSettings = {
     modelName: name,
+    cascades,
     table,
     prefix: options.prefix,
     scope,

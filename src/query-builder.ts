@@ -4,6 +4,7 @@ import { canonicalKey } from './keys.js';
 import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
 import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
 import { keyLookupOf } from './query-shape.js';
+import { markOwnWrite } from './raw-writes.js';
 import { readThrough } from './read-through.js';
 import { decodeRow } from './codec.js';
 
@@ -72,9 +73,16 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
       if (this[EXECUTING] && !this[ROUTED]) {
         const options = this[OPTIONS];
         copy[ROUTED] = true;
-        copy.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
-          routeThroughCache(knexBuilder, builder, options);
-        });
+        if (this.isFind()) {
+          copy.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
+            routeThroughCache(knexBuilder, builder, options);
+          });
+        } else {
+          // its hooks flush the rows it writes: raw-writes.ts leaves its SQL alone
+          copy.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
+            markOwnWrite(knexBuilder, modelSettings(builder.modelClass() as CachedClass));
+          });
+        }
       }
       return copy;
     }
@@ -103,7 +111,7 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
     }
 
     override async execute(): Promise<unknown> {
-      if (this[ROUTED] || this[DIRECT] || !this.isFind() || inTransaction(this)) return super.execute();
+      if (this[ROUTED] || this[DIRECT] || (this.isFind() && inTransaction(this))) return super.execute();
       // Objection's execute() runs on a clone that it takes before its first await. While the flag is up, clone()
       // gives that clone the cache's knex hook, so the caller's builder stays as it was and no second clone is made.
       this[EXECUTING] = true;

@@ -34,6 +34,8 @@ export function isTransaction(knex: unknown): boolean {
 
 const derivedByConfig = new WeakMap<object, string>();
 const namedByFunction = new WeakMap<(knex: Knex) => string, WeakMap<object, string>>();
+/** What a scope function named, by the client of the knex it was given: for statements, which see only a client. */
+const namedByClient = new WeakMap<(knex: Knex) => string, WeakMap<object, string>>();
 let privateDatabases = 0;
 
 /**
@@ -62,8 +64,30 @@ function named(knex: Knex, option: (knex: Knex) => string, modelName: string): s
       throw new TypeError(`${modelName}: the cache option \`scope\` must return a non-empty string, got ${given === null ? 'null' : typeof given}`);
     }
     byKnex.set(knex, (name = given));
+    let byClient = namedByClient.get(option);
+    if (!byClient) namedByClient.set(option, (byClient = new WeakMap()));
+    const client = (knex as unknown as KnexLike).client;
+    if (client) byClient.set(client, name);
   }
   return name;
+}
+
+/**
+ * The scope of the database a knex client (of a knex instance or a transaction) runs on, for a statement that
+ * shows only its client; undefined where it cannot be told: a scope function never called with a knex of this
+ * client, or a connection given as a function.
+ */
+export function clientScope(client: object, option: CacheScope | undefined): string | undefined {
+  if (typeof option === 'string') return `name:${option}`;
+  if (typeof option === 'function') {
+    const name = namedByClient.get(option)?.get(client);
+    return name === undefined ? undefined : `name:${name}`;
+  }
+  try {
+    return scopeOf({ client } as unknown as Knex, undefined, 'objection-cache');
+  } catch {
+    return undefined;
+  }
 }
 
 const DEFAULT_PORTS: Record<string, string> = { postgres: '5432', mysql: '3306', mssql: '1433' };

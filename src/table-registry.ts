@@ -19,7 +19,38 @@ export function registerTable(cache: ModelSettings, table: string, owner: typeof
   if (!byPrefix) versioned.set(cache.store.keyv, (byPrefix = new Map()));
   let tables = byPrefix.get(cache.prefix);
   if (!tables) byPrefix.set(cache.prefix, (tables = new Map()));
-  if (!tables.has(table)) tables.set(table, owner);
+  if (tables.has(table)) return;
+  tables.set(table, owner);
+  // one writer per table, store and prefix: they all flush the same keys
+  const writer: TableWriter = { table, settings: cache };
+  for (const name of new Set([table, lastSegment(table)])) {
+    let list = writers.get(name);
+    if (!list) writers.set(name, (list = []));
+    list.push(writer);
+  }
+}
+
+/** A table, and the settings (store, prefix, scope) of a cached model that keeps entries of it. */
+export interface TableWriter {
+  readonly table: string;
+  readonly settings: ModelSettings;
+}
+
+/** By table name, qualified or not (`app.posts` is found as `posts` too). */
+const writers = new Map<string, TableWriter[]>();
+
+function lastSegment(table: string): string {
+  return table.slice(table.lastIndexOf('.') + 1);
+}
+
+/**
+ * The cached models' entries a write to `table` (as a statement spells it) can reach, once per store and prefix.
+ * A schema may be spelt out on one side only: `posts` reaches `app.posts` too (the search path may lead there),
+ * and `app.posts` reaches `posts`, but not `other.posts`.
+ */
+export function writersOf(table: string): readonly TableWriter[] {
+  if (!table.includes('.')) return writers.get(table) ?? [];
+  return (writers.get(lastSegment(table)) ?? []).filter((writer) => writer.table === table || !writer.table.includes('.'));
 }
 
 export function isVersioned(keyv: Keyv, prefix: string, table: string): boolean {

@@ -92,7 +92,7 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
   const state = before.get(builderOf(args));
   if (!state || state.ids.length === 0) return;
   await afterWrite(cache, args, 'afterUpdate', async () => {
-    const keys = [...state.keys, ...state.newKeys, cache.versionKey];
+    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys];
     // (concatenated, not pushed as arguments: a bulk write's keys can outnumber the arguments a call may take)
     return state.newValuesUnknown ? keys.concat(await currentKeys(modelClass, cache, state.ids, transactionOf(args))) : keys;
   });
@@ -119,7 +119,7 @@ export async function afterDelete(modelClass: CachedClass, args: HookArgs): Prom
   const state = before.get(builderOf(args));
   if (!state || state.keys.length === 0) return;
   const cache = modelCache(modelClass, knexOf(modelClass, args));
-  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey]);
+  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys]);
 }
 
 /**
@@ -128,19 +128,51 @@ export async function afterDelete(modelClass: CachedClass, args: HookArgs): Prom
  */
 export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const builder = builderOf(args);
-  if (!builder.has('onConflict')) return;
+  if (!builder.has('onConflict') || !builder.has('merge')) return; // `ignore()` leaves existing rows as they were
   const cache = modelCache(modelClass, knexOf(modelClass, args));
+  const conflict = conflictColumns(builder);
+  if (conflict === undefined) {
+    // `onConflict()` with no columns (MySQL's ON DUPLICATE KEY): any unique index may match, and only the DB
+    // knows them all. The model is flushed whole after the write instead.
+    before.set(builder, { keys: [cache.generationKey], ids: [], newKeys: [], newValuesUnknown: false });
+    return;
+  }
+  // The rows the upsert may rewrite: those matching an item on the conflict columns (a unique column that need
+  // not be a cache key) or on any cache key. Their old keys are flushed with the new ones.
   const items = args.inputItems as unknown as Record<string, unknown>[];
-  const conditions = cache.keyColumns
-    .map((column) => [column, items.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
-    .filter(([, values]) => values.length > 0);
-  if (conditions.length === 0) return;
-  const rows = (await direct(modelClass.query(transactionOf(args)))
-    .select(cache.keyColumns)
-    .where((where) => {
-      for (const [column, values] of conditions) where.orWhereIn(column, values as string[]);
-    })) as unknown as Model[];
-  before.set(builder, { keys: rows.flatMap((row) => rowKeys(cache, row)), ids: [], newKeys: [], newValuesUnknown: false });
+  const singles = [...new Set([...cache.keyColumns, ...(conflict.length === 1 ? conflict : [])])];
+  const tuple = conflict.length > 1 ? conflict : [];
+  let keys: string[] = [];
+  for (let i = 0; i < items.length; i += UPSERT_CHUNK) {
+    const chunk = items.slice(i, i + UPSERT_CHUNK);
+    const conditions = singles
+      .map((column) => [column, chunk.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
+      .filter(([, values]) => values.length > 0);
+    const tuples = tuple.length === 0 ? [] : chunk.filter((item) => tuple.every((column) => rowKeyValue(item[column]) !== undefined));
+    if (conditions.length === 0 && tuples.length === 0) continue;
+    const rows = (await direct(modelClass.query(transactionOf(args)))
+      .select([...new Set([...cache.keyColumns])])
+      .where((where) => {
+        for (const [column, values] of conditions) where.orWhereIn(column, values as string[]);
+        for (const item of tuples) where.orWhere((match) => tuple.forEach((column) => match.where(column, item[column] as string)));
+      })) as unknown as Model[];
+    keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
+  }
+  before.set(builder, { keys, ids: [], newKeys: [], newValuesUnknown: false });
+}
+
+/** Items per SELECT of an upsert's existing rows: a few bound values each, well under any DB's limit. */
+const UPSERT_CHUNK = 1000;
+
+/**
+ * The columns of `onConflict(columns)`, as Objection keeps its arguments; undefined for `onConflict()` with none
+ * (or a raw() target the cache cannot read).
+ */
+function conflictColumns(builder: QueryBuilder<Model>): string[] | undefined {
+  const operation = (builder as unknown as { findOperation(name: string): { args?: unknown[] } | null }).findOperation('onConflict');
+  const target = operation?.args?.[0];
+  const columns = typeof target === 'string' ? [target] : Array.isArray(target) ? target : undefined;
+  return columns && columns.length > 0 && columns.every((column) => typeof column === 'string') ? (columns as string[]) : undefined;
 }
 
 /** afterInsert: flush the cached misses of the new rows' keys (and an upsert's old keys). */
@@ -149,7 +181,7 @@ export async function afterInsert(modelClass: CachedClass, args: HookArgs): Prom
   const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
   const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
   const upserted = before.get(builderOf(args))?.keys ?? [];
-  if (rows.length > 0) upserted.push(cache.versionKey);
+  if (rows.length > 0) upserted.push(cache.versionKey, ...cache.cascadeKeys);
   await flushAfterCommit(transactionOf(args), cache.store, keys.concat(upserted));
 }
 

@@ -2,6 +2,7 @@ import test from 'ava';
 import KeyvRedis from '@keyv/redis';
 import { CountingKeyv } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
+import { twoConnections } from './helpers/two-connections.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startRedis, type RedisServer } from './helpers/redis.js';
@@ -14,7 +15,15 @@ import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js
 const TIMEOUT = 300;
 
 async function twoProcesses(t: import('ava').ExecutionContext, redis: RedisServer) {
-  const f = await makeFixture(t, { rows: 3 });
+  // Two knex instances on one SQLite file, one per process: a process sees its own writes only.
+  const s = await twoConnections(t);
+  const queries: string[] = [];
+  for (const knex of [s.writerKnex, s.readerKnex]) knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  const f = {
+    knex: s.writerKnex,
+    reset: () => void (queries.length = 0),
+    selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
+  };
   const errors: string[] = [];
   const clients: KeyvRedis<unknown>[] = [];
   const connect = async () => {
@@ -29,8 +38,8 @@ async function twoProcesses(t: import('ava').ExecutionContext, redis: RedisServe
   const storeB = await connect();
   const A = makePostClass(storeA, { timeout: TIMEOUT, onError: (error, c) => errors.push(`A ${c.operation}: ${String(error)}`) });
   const B = makePostClass(storeB, { timeout: TIMEOUT, onError: (error, c) => errors.push(`B ${c.operation}: ${String(error)}`) });
-  A.knex(f.knex);
-  B.knex(f.knex);
+  A.knex(s.writerKnex);
+  B.knex(s.readerKnex);
   return { f, A, B, storeA, storeB, errors, clients };
 }
 

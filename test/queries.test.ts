@@ -236,9 +236,11 @@ test('many-to-many join rows written through a plain model of the join table are
   const tagsOf1 = () => (b.Post.relatedQuery('tags').for(1).orderBy('tags.id') as unknown as CachedQueryBuilder<Model>).cache();
   t.is((await tagsOf1()).length, 0);
   await PostTag.query().insert({ postId: 1, tagId: 1 } as never);
-  t.is((await tagsOf1()).length, 0, 'a plain model writes the join table without invalidating: documented');
+  t.is((await tagsOf1()).length, 1, 'a plain model writing the join table through the knex the cache uses is seen as a knex write');
   await b.Post.flushTables('post_tags');
+  b.reset();
   t.is((await tagsOf1()).length, 1);
+  t.is(b.selects().length, 1, 'flushTables dropped it too');
   const CachedPostTag = class extends CachedModel(Model, { store: b.store, timeout: TEST_STORE_TIMEOUT }) {
     static override tableName = 'post_tags';
     static override idColumn = 'postId';

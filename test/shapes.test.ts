@@ -5,6 +5,8 @@ import { makeBlog } from './helpers/blog.js';
 import { makeKnex } from './helpers/databases.js';
 import { makeFixture, makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
 import { forEachSetup, forEachStore, makeStore, twoProcessStores, useStores } from './helpers/stores.js';
+import { makeTenants } from './helpers/tenants.js';
+import { twoConnections } from './helpers/two-connections.js';
 
 useStores(test);
 
@@ -137,3 +139,169 @@ forEachStore(
     t.deepEqual((await AppPost.query().orderBy('id').cache()).map((p) => p.title), ['patched', 'Title 3']);
   },
 );
+
+forEachSetup(test, 'an upsert on a unique column that is no cache key flushes the old keys of the rows it rewrites', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
+  await f.knex.schema.alterTable('posts', (table) => table.string('ext'));
+  await f.knex.schema.alterTable('posts', (table) => table.unique(['ext']));
+  for (let i = 1; i <= 3; i++) await f.knex('posts').where('id', i).update({ ext: `e${i}` });
+  const slugs = ['post-1', 'post-2', 'post-3', 'one', 'two', 'three'];
+  await f.Post.getMany(slugs);
+  await f.Post.getManyBy('name', ['Post 1', 'Post 2', 'Post 3']);
+  await f.Post.query().insert({ ext: 'e1', slug: 'one', name: 'One', title: 'upserted' } as never).onConflict('ext').merge();
+  t.is(await f.Post.get('post-1'), undefined, 'the old slug is gone');
+  t.is(await f.Post.getByName('Post 1'), undefined, 'so is the old name');
+  t.is((await f.Post.get('one'))?.title, 'upserted');
+  const items = [
+    { ext: 'e2', slug: 'two', name: 'Two', title: 'batch' },
+    { ext: 'e3', slug: 'three', name: 'Three', title: 'batch' },
+  ];
+  // Objection inserts arrays on PostgreSQL only
+  if (db === 'postgres') await f.Post.query().insert(items as never).onConflict('ext').merge().returning('*');
+  else for (const item of items) await f.Post.query().insert(item as never).onConflict('ext').merge();
+  t.deepEqual((await f.Post.getMany(slugs)).map((p) => p?.id), [undefined, undefined, undefined, 1, 2, 3]);
+  t.deepEqual((await f.Post.getManyBy('name', ['Post 2', 'Post 3', 'Two'])).map((p) => p?.id), [undefined, undefined, 2]);
+  // ignore() rewrites nothing: the cached rows stay and stay right
+  await f.Post.query().insert({ ext: 'e1', slug: 'ignored', name: 'Ignored' } as never).onConflict('ext').ignore();
+  t.is((await f.Post.get('one'))?.title, 'upserted');
+  t.is(await f.Post.get('ignored'), undefined);
+});
+
+forEachSetup(test, 'writes through the knex that bypass Objection flush the models of their table: builders, raw SQL, plain models', async (t, kind, db) => {
+  const b = await makeBlog(t, kind, db);
+  const list = () => b.Post.query().orderBy('id').cache();
+  await b.warm({ slug: ['fresh'] });
+  await list();
+  await b.knex('posts').where('id', 1).update({ title: 'by knex' });
+  t.is((await b.Post.get('post-1'))?.title, 'by knex');
+  t.is((await list())[0]?.title, 'by knex');
+  await b.knex.raw('update posts set title = ? where id = ?', ['by raw SQL', 2]);
+  t.is((await b.Post.getById(2))?.title, 'by raw SQL');
+  await b.knex('posts').insert({ slug: 'fresh', name: 'Fresh' });
+  t.is((await b.Post.get('fresh'))?.name, 'Fresh', 'the cached miss of the inserted key is gone');
+  await b.knex('posts').where('id', 3).del();
+  t.is(await b.Post.get('post-3'), undefined);
+  class PlainPost extends Model {
+    static override tableName = 'posts';
+  }
+  await PlainPost.query(b.knex).patch({ title: 'by a plain model' } as never).where('id', 4);
+  t.is((await b.Post.get('post-4'))?.title, 'by a plain model');
+  t.is((await list()).length, 4);
+  await b.knex('authors').where('id', 1).update({ name: 'Ann by knex' });
+  t.is((await b.Author.get('ann'))?.name, 'Ann by knex');
+  await b.check();
+  // A cached model's own write flushes its rows exactly, not the model whole.
+  await b.warm();
+  b.reset();
+  await b.Post.query().patch({ title: 'own write' }).where('id', 1);
+  t.is(b.store.calls.deleteMany, 1);
+  t.false(b.store.keysDeleted[0]!.some((key) => key.endsWith(':gen')), 'no generation in the flush of a cached model’s write');
+  b.reset();
+  await b.Post.get('post-2');
+  t.is(b.selects().length, 0, 'other rows stay cached');
+});
+
+forEachSetup(test, 'a knex write in a transaction flushes after the outermost commit, and nothing after a rollback', async (t, kind, db) => {
+  const s = await twoConnections(t, kind, db);
+  await s.Writer.get('post-1'); // the writer's knex is one the cache uses
+  await s.Reader.getMany(['post-1', 'post-2']);
+  s.store.resetCounts();
+  await s.writerKnex.transaction(async (trx) => {
+    await trx('posts').where('id', 1).update({ title: 'in trx' });
+    await trx.transaction(async (inner) => {
+      await inner.raw('update posts set title = ? where id = ?', ['in savepoint', 2]);
+    });
+    t.is(s.store.calls.deleteMany ?? 0, 0, 'nothing before the commit');
+    t.is((await s.Reader.get('post-1'))?.title, 'Title 1', 'readers keep the committed row meanwhile');
+  });
+  t.is((await s.Reader.get('post-1'))?.title, 'in trx', 'flushed by the time the commit returned');
+  t.is((await s.Reader.get('post-2'))?.title, 'in savepoint');
+  s.store.resetCounts();
+  await t.throwsAsync(
+    s.writerKnex.transaction(async (trx) => {
+      await trx('posts').where('id', 1).update({ title: 'rolled back' });
+      throw new Error('rollback');
+    }),
+    { message: 'rollback' },
+  );
+  t.is(s.store.calls.deleteMany ?? 0, 0, 'a rollback flushes nothing');
+  t.is((await s.Reader.get('post-1'))?.title, 'in trx');
+});
+
+forEachStore(test, 'a knex write flushes only the database it wrote to', async (t, kind) => {
+  const s = await makeTenants(t, kind, 'sqlite');
+  const A = s.Post.bindKnex(s.a);
+  const B = s.Post.bindKnex(s.b);
+  await A.get('post-1');
+  await B.get('post-1');
+  await s.b('posts').where('id', 1).update({ title: 'B by knex' });
+  s.reset();
+  t.is((await B.get('post-1'))?.title, 'B by knex');
+  t.is((await A.get('post-1'))?.title, 'A 1');
+  t.is(s.queries.selects('a'), 0, "A's entry stands");
+});
+
+forEachStore(test, 'cacheCascades: a write whose trigger changes another table flushes that table’s models and queries too', async (t, kind) => {
+  const b = await makeBlog(t, kind);
+  await b.knex.raw("create trigger touch_posts after update on authors begin update posts set title = 'touched by ' || new.name where authorId = new.id; end");
+  await b.warm();
+  const list = () => b.Post.query().where('authorId', 1).orderBy('id').cache();
+  await list();
+  await b.Author.query().patch({ name: 'Ann' }).where('id', 1);
+  t.is((await b.Post.get('post-1'))?.title, 'Title 1', 'without cacheCascades the trigger’s write is out of sight');
+  (b.Author as { cacheCascades?: readonly string[] }).cacheCascades = ['posts'];
+  await b.Author.query().patch({ name: 'Ann B.' }).where('id', 1);
+  t.is((await b.Post.get('post-1'))?.title, 'touched by Ann B.');
+  t.deepEqual((await list()).map((p) => p.title), ['touched by Ann B.', 'touched by Ann B.']);
+  await b.knex('authors').where('id', 1).update({ name: 'Ann C.' }); // through knex: the same cascade
+  t.is((await b.Post.get('post-2'))?.title, 'touched by Ann C.');
+  class Broken extends b.Author {
+    static override cacheCascades = 'posts' as never;
+  }
+  await t.throwsAsync(() => Broken.get('ann'), { instanceOf: TypeError, message: /Broken.cacheCascades must be an array of table names/ });
+});
+
+forEachSetup(test, 'get() runs the model’s $afterFind like findOne(), cold and warm', async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
+  class Found extends f.Post {
+    declare found?: string;
+    override async $afterFind(context: unknown): Promise<void> {
+      await Promise.resolve();
+      this.found = `found ${this.slug} through ${(context as { transaction?: unknown }).transaction ? 'a knex' : 'nothing'}`;
+    }
+  }
+  for (let round = 0; round < 2; round++) {
+    t.is((await Found.get('post-1'))?.found, 'found post-1 through a knex');
+    t.deepEqual((await Found.getMany(['post-2', 'nope'])).map((p) => p?.found), ['found post-2 through a knex', undefined]);
+    t.is((await Found.query().findOne({ slug: 'post-1' }))?.found, 'found post-1 through a knex');
+  }
+});
+
+forEachSetup(test, "getManyBy('id', [1, '01']) answers what getById answers for each", async (t, kind, db) => {
+  const f = await makeFixture(t, { kind, db });
+  const many = await f.Post.getManyBy('id', [1, '01', '02', 2]);
+  t.deepEqual(many.map((p) => p?.id), [(await f.Post.getById(1))?.id, (await f.Post.getById('01'))?.id, (await f.Post.getById('02'))?.id, 2]);
+  t.deepEqual(many.map((p) => p?.id), [1, 1, 2, 2]);
+});
+
+forEachStore(test, 'PostgreSQL: a uuid key looked up in another spelling never caches a miss that outlives the insert', async (t, kind) => {
+  const knex = await makeKnex(t, 'postgres');
+  await knex.schema.createTable('things', (table) => {
+    table.increments('id');
+    table.uuid('uid').notNullable().unique();
+  });
+  const store = await makeStore(t, kind);
+  class Thing extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
+    static override tableName = 'things';
+    static override cacheKeys = ['uid'];
+    declare id: number;
+    declare uid: string;
+  }
+  Thing.knex(knex);
+  const uid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11';
+  const spellings = [uid.toUpperCase(), `{${uid}}`, uid.replaceAll('-', ''), uid];
+  t.deepEqual(await Thing.getMany(spellings), [undefined, undefined, undefined, undefined]);
+  await Thing.query().insert({ uid });
+  t.deepEqual((await Thing.getMany(spellings)).map((thing) => thing?.id), [1, 1, 1, 1]);
+  for (const spelling of spellings) t.is((await Thing.get(spelling))?.id, 1, spelling);
+});

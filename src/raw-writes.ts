@@ -1,0 +1,174 @@
+import type { Knex } from 'knex';
+import type Keyv from 'keyv';
+import { flushKeys } from './flush.js';
+import type { GuardedStore } from './guarded-store.js';
+import { tableKeys } from './keys.js';
+import type { ModelSettings } from './model-config.js';
+import { clientScope } from './scope.js';
+import { writersOf } from './table-registry.js';
+
+/**
+ * Writes that bypass the cached models: `knex('posts').update(...)`, `trx('posts').del()`, `knex.raw('update posts
+ * ...')`, and writes through a plain (uncached) Objection model on a cached table. Each one flushes every cached
+ * model of the table whole, in the database it wrote to (the model's generation and the table's token): the
+ * cache cannot tell which rows such a statement touched. Outside a transaction the flush is done before the
+ * write's `await` returns; inside one, after the outermost COMMIT (and not after a ROLLBACK), before the
+ * commit's `await` returns.
+ *
+ * knex offers no hook that runs between a statement and the moment its caller resumes, so the cache wraps the
+ * one method every statement and every COMMIT of every knex instance and transaction runs through: the client's
+ * `query(connection, sqlObject)` (knex 2.4–3.1, lib/client.js; a transaction's client copies the method when it
+ * starts, lib/execution/transaction.js `makeTxClient`). It is wrapped on the prototype that defines it, once,
+ * when the cache first sees a knex: transactions begun before that are not watched.
+ */
+
+/** Marks the SQL of a cached model's own write: its hooks flush the rows exactly, so it is left alone here. */
+const OWN_WRITE = Symbol('objection-cache: written by a cached model');
+
+interface OwnWrite {
+  readonly keyv: Keyv;
+  readonly prefix: string;
+}
+
+interface SqlObject {
+  readonly sql?: unknown;
+  readonly method?: unknown;
+  [OWN_WRITE]?: OwnWrite;
+}
+
+type Query = (this: unknown, connection: unknown, query: unknown) => Promise<unknown>;
+
+/** Flushes waiting for their transaction's COMMIT, by the transaction's connection (nested ones share it). */
+const pendingByConnection = new WeakMap<object, Map<GuardedStore, Set<string>>>();
+const watched = new WeakSet<object>();
+
+/**
+ * The caches (store, prefix, scope option) that have read or written through a knex, by its client's config:
+ * knex copies the config per instance, and its transactions and `withUserParams` copies share it. A statement
+ * through that knex flushes these; a knex no cached model has used flushes nothing.
+ */
+const cachesByConfig = new WeakMap<object, Map<Keyv, Map<string, ModelSettings>>>();
+
+/** Notes that `settings`' model uses `knex`, and watches the statements of its client class (once per class). */
+export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
+  const client = (knex as unknown as { client?: { config?: object } }).client;
+  const config = client?.config;
+  if (config && typeof config === 'object') {
+    let byKeyv = cachesByConfig.get(config);
+    if (!byKeyv) cachesByConfig.set(config, (byKeyv = new Map()));
+    let byPrefix = byKeyv.get(settings.store.keyv);
+    if (!byPrefix) byKeyv.set(settings.store.keyv, (byPrefix = new Map()));
+    if (!byPrefix.has(settings.prefix)) byPrefix.set(settings.prefix, settings);
+  }
+  let proto: object | null = Object.getPrototypeOf(client ?? {});
+  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto);
+  if (!proto || watched.has(proto)) return;
+  const original = (proto as { query?: unknown }).query;
+  if (typeof original !== 'function') return;
+  watched.add(proto);
+  Object.defineProperty(proto, 'query', {
+    configurable: true,
+    writable: true,
+    value: function query(this: Client, connection: unknown, sqlObject: unknown): Promise<unknown> {
+      const result = (original as Query).call(this, connection, sqlObject);
+      const after = afterStatement(this, connection, sqlObject);
+      return after ? result.then(async (value) => (await after(), value)) : result;
+    },
+  });
+}
+
+/** Marks the SQL `knexBuilder` will run as a write of `settings`' model (see OWN_WRITE). */
+export function markOwnWrite(knexBuilder: Knex.QueryBuilder, settings: ModelSettings): void {
+  const mark: OwnWrite = { keyv: settings.store.keyv, prefix: settings.prefix };
+  const toSQL = knexBuilder.toSQL as (this: unknown, ...args: unknown[]) => unknown;
+  Object.defineProperty(knexBuilder, 'toSQL', {
+    configurable: true,
+    writable: true,
+    value(this: unknown, ...args: unknown[]) {
+      const compiled = toSQL.apply(this, args);
+      for (const statement of Array.isArray(compiled) ? compiled : [compiled]) {
+        if (statement && typeof statement === 'object') (statement as SqlObject)[OWN_WRITE] = mark;
+      }
+      return compiled;
+    },
+  });
+}
+
+interface Client {
+  readonly transacting?: boolean;
+  readonly config?: object;
+}
+
+/** What to do once `sqlObject` has run, if anything: most statements are reads and cost two property reads. */
+function afterStatement(client: Client, connection: unknown, sqlObject: unknown): (() => Promise<void>) | undefined {
+  if (typeof sqlObject === 'string') return transactionEnd(connection, sqlObject);
+  if (!sqlObject || typeof sqlObject !== 'object') return undefined;
+  const { method, sql } = sqlObject as SqlObject;
+  if (method !== 'raw' && method !== 'insert' && method !== 'update' && method !== 'del' && method !== 'upsert' && method !== 'truncate') return undefined;
+  const caches = client.config ? cachesByConfig.get(client.config) : undefined;
+  if (!caches || typeof sql !== 'string') return undefined;
+  const table = writtenTable(sql);
+  if (table === undefined) return undefined;
+  const own = (sqlObject as SqlObject)[OWN_WRITE];
+  const flushes = new Map<GuardedStore, string[]>();
+  for (const { table: written, settings: writer } of writersOf(table)) {
+    // the settings this knex was used with, for the store and prefix that keep entries of the table
+    const settings = caches.get(writer.store.keyv)?.get(writer.prefix);
+    if (!settings || (own && own.keyv === settings.store.keyv && own.prefix === settings.prefix)) continue;
+    if (settings.store.closed) continue; // the app disconnected it: a statement of another model must not reconnect it
+    const scope = clientScope(client, settings.scope);
+    if (scope === undefined) {
+      settings.store.reportFailure(new Error(`a write to ${table} ran through a knex the cache has not seen, so it cannot tell its database; flush the model yourself`), 'rawWrite');
+      continue;
+    }
+    const keys = tableKeys(settings.prefix, scope, [written, ...writer.cascades]);
+    flushes.set(settings.store, [...(flushes.get(settings.store) ?? []), ...keys]);
+  }
+  if (flushes.size === 0) return undefined;
+  if (client.transacting && connection && typeof connection === 'object') {
+    let pending = pendingByConnection.get(connection);
+    if (!pending) pendingByConnection.set(connection, (pending = new Map()));
+    for (const [store, keys] of flushes) {
+      let set = pending.get(store);
+      if (!set) pending.set(store, (set = new Set()));
+      for (const key of keys) set.add(key);
+    }
+    return undefined;
+  }
+  return () => deliver(flushes);
+}
+
+/** After a COMMIT the transaction's pending flushes go out; after a ROLLBACK (not to a savepoint) they are dropped. */
+function transactionEnd(connection: unknown, sql: string): (() => Promise<void>) | undefined {
+  if (!connection || typeof connection !== 'object') return undefined;
+  const pending = pendingByConnection.get(connection);
+  if (!pending) return undefined;
+  if (/^\s*COMMIT\b/i.test(sql)) {
+    pendingByConnection.delete(connection);
+    return () => deliver(new Map([...pending].map(([store, keys]) => [store, [...keys]])));
+  }
+  if (/^\s*ROLLBACK\s*;?\s*$/i.test(sql)) pendingByConnection.delete(connection);
+  return undefined;
+}
+
+async function deliver(flushes: Map<GuardedStore, readonly string[]>): Promise<void> {
+  await Promise.all([...flushes].map(([store, keys]) => flushKeys(store, keys)));
+}
+
+// The statement's first verb and its table: `insert into`, `insert or replace into`, `replace into`, `update`,
+// `delete from`, `truncate (table)`, with the table bare, quoted ("", ``, []) and optionally schema-qualified.
+const NAME = String.raw`(?:"[^"]+"|\x60[^\x60]+\x60|\[[^\]]+\]|[\w$]+)`;
+const WRITE = new RegExp(
+  String.raw`^\s*(?:insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update(?:\s+only)?|delete\s+from(?:\s+only)?|truncate(?:\s+table)?(?:\s+only)?)\s+(${NAME}(?:\s*\.\s*${NAME})?)`,
+  'i',
+);
+
+/** The table a write statement writes, as a cached model names it (`posts`, `app.posts`); undefined for others. */
+export function writtenTable(sql: string): string | undefined {
+  const match = WRITE.exec(sql);
+  if (!match) return undefined;
+  return match[1]!
+    .split('.')
+    .map((part) => part.trim().replace(/^["`[]|["`\]]$/g, ''))
+    .join('.');
+}
