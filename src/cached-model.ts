@@ -16,7 +16,7 @@ type Constructor<M> = new () => M;
 type HookArgs = StaticHookArguments<Model>;
 
 const primaryColumn = (cache: ModelSettings) => cache.primaryColumn;
-const idColumn = (cache: ModelSettings) => cache.idColumn;
+const idColumn = (cache: ModelSettings) => cache.idProperty;
 
 /** The statics `CachedModel()` adds to a model class. */
 export interface CachedModelStatics {

@@ -105,7 +105,7 @@ function resolve(key: string, options: CachedOptions): Resolved {
       const id = rowKeyValue(item.$id());
       if (id === undefined) throw new TypeError(`${what}: the ${modelClass.name} instance has no id to depend on`);
       // A row's id guard is deleted by every write to that row; the generation by flushAll.
-      deps.push(entryKeys(cache.space, cache.idColumn, id).guard, cache.generationKey);
+      deps.push(entryKeys(cache.space, cache.idProperty, id).guard, cache.generationKey);
       tags.push(cache.space.tag);
       caches.push(cache);
       classes.push(modelClass);

@@ -24,9 +24,11 @@ export async function readRows(
   values: readonly KeyValue[],
   trx?: TransactionOrKnex,
 ): Promise<(Found | undefined)[]> {
+  // `column` is the model's property; SQL names the DB column (they differ under columnNameMappers)
+  const dbColumn = modelClass.propertyNameToColumnName(column);
   const rows: Model[] = [];
   for (let i = 0; i < values.length; i += WHERE_IN_CHUNK) {
-    rows.push(...(await direct(modelClass.query(trx)).whereIn(column, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
+    rows.push(...(await direct(modelClass.query(trx)).whereIn(dbColumn, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
   }
   const wanted = new Set(values.map(canonicalKey));
   const byKey = new Map<string, Model>();
@@ -51,7 +53,7 @@ export async function readRows(
     return found;
   }
   for (const i of unpaired) {
-    const row = await direct(modelClass.query(trx)).where(column, values[i] as string).first();
+    const row = await direct(modelClass.query(trx)).where(dbColumn, values[i] as string).first();
     if (row) found[i] = { row, exact: false };
   }
   return found;

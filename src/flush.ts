@@ -1,12 +1,16 @@
 import { entryKeys, isGenerationKey, rowKeyValue, tagOf } from './keys.js';
 import type { GuardedStore } from './guarded-store.js';
 import type { ModelCache } from './model-config.js';
+import { flushColumns } from './table-columns.js';
 import { flightsOf } from './read-through.js';
 import { detachVersionedFlights } from './versioned-read.js';
 
-/** The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds. */
+/**
+ * The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds, and the
+ * key columns of the other cached classes on its table (table-columns.ts), whose guards keep their entries exact.
+ */
 export function rowKeys(cache: ModelCache, row: object): string[] {
-  return cache.keyColumns.flatMap((column) => columnKeys(cache, column, (row as Record<string, unknown>)[column]));
+  return flushColumns(cache).flatMap((column) => columnKeys(cache, column, (row as Record<string, unknown>)[column]));
 }
 
 /** The value and guard keys of one (column, value) pair, or none where the value cannot be a key. */

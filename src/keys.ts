@@ -37,7 +37,9 @@ const READABLE = /^[A-Za-z0-9_.-]{1,64}$/;
 export function makeKeySpace(modelName: string, prefix: string, scope: string, table: string, version: string | number): KeySpace {
   assertPrefix(modelName, prefix);
   const tag = tableTag(prefix, scope, table);
-  return { modelName, scope, tag, base: `${tag}:v${encodeURIComponent(String(version))}` };
+  // The class name keeps apart the entries of classes that share a table (single-table inheritance, default
+  // scopes): each fills through its own query(). Guards, the generation and the table token stay shared.
+  return { modelName, scope, tag, base: `${tag}:v${encodeURIComponent(String(version))}:${encodeKeyPart(modelName)}` };
 }
 
 export function assertPrefix(modelName: string, prefix: string): void {

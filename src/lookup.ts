@@ -21,7 +21,10 @@ export async function lookup<M extends Model>(
   knex: TransactionOrKnex | undefined,
 ): Promise<(M | undefined)[]> {
   const settings = modelSettings(modelClass);
-  const column = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
+  const given = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
+  // a key named by its column (`post_slug` for `postSlug` under snakeCaseMappers) is the same key
+  const mapped = typeof given === 'string' && given !== '' ? settings.propertyOf(given) : undefined;
+  const column = mapped !== undefined && settings.keyColumns.includes(mapped) ? mapped : given;
   assertKeyColumn(settings, column);
   for (const value of values) assertKeyValue(settings.modelName, column, value);
   const keys = values as readonly KeyValue[];

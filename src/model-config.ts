@@ -6,6 +6,7 @@ import { assertPrefix, generationKey, makeKeySpace, tableKeys, versionKey, type 
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { isTransaction, scopeOf, type CacheScope } from './scope.js';
 import { watchRawWrites } from './raw-writes.js';
+import { registerKeyColumns } from './table-columns.js';
 import { registerTable } from './table-registry.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
@@ -47,11 +48,21 @@ export interface ModelSettings {
   readonly cascades: readonly string[];
   /** `cacheVersion`: part of every entry's key. */
   readonly version: string | number;
+  /** The id column as the DB names it (Objection's `idColumn`). */
   readonly idColumn: string;
-  /** The id column first, then `cacheKeys`: every column a row is cached under. */
+  /** The id as the model names it: the same, unless `columnNameMappers` map it. */
+  readonly idProperty: string;
+  /**
+   * The id first, then `cacheKeys`: every key a row is cached under, as model properties (`cacheKeys` may name
+   * properties or columns; with `columnNameMappers` the two differ, and the cache keeps properties).
+   */
   readonly keyColumns: readonly string[];
-  /** The column `get()` and `getMany()` look up: the first of `cacheKeys`, else the id column. */
+  /** The key `get()` and `getMany()` look up: the first of `cacheKeys`, else the id. */
   readonly primaryColumn: string;
+  /** The DB column of a key property, for SQL. */
+  columnOf(property: string): string;
+  /** The key property a name stands for, given as a property or as a column. */
+  propertyOf(name: string): string;
   readonly ttl: number;
   readonly missTtl: number;
   /** Lifetime of guard and generation tokens: they must outlive the entries stamped with them. */
@@ -201,7 +212,13 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
   if (!Array.isArray(declared) || declared.some((column) => typeof column !== 'string' || column === '')) {
     throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declared)}`);
   }
-  const keyColumns = [...new Set([idColumn, ...declared])];
+  // Objection's name mappers (`columnNameMappers`, e.g. snakeCaseMappers()): the cache keeps properties, SQL gets
+  // columns. Without mappers both are the same name.
+  const columnOf = (property: string): string => modelClass.propertyNameToColumnName(property);
+  const propertyOf = (given: string): string => (columnOf(given) !== given ? given : modelClass.columnNameToPropertyName(given));
+  const idProperty = propertyOf(idColumn);
+  const keys = declared.map(propertyOf);
+  const keyColumns = [...new Set([idProperty, ...keys])];
   assertPrefix(name, options.prefix);
   const scope = options.scope;
   if (scope !== undefined && !(typeof scope === 'function' || (typeof scope === 'string' && scope !== ''))) {
@@ -219,14 +236,18 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     scope,
     version: modelClass.cacheVersion ?? 1,
     idColumn,
+    idProperty,
     keyColumns,
-    primaryColumn: declared[0] ?? idColumn,
+    primaryColumn: keys[0] ?? idProperty,
+    columnOf,
+    propertyOf,
     ttl: options.ttl,
     missTtl: options.missTtl,
     tokenTtl: tokenTtlFor(options),
     store: new GuardedStore(options.store, options.timeout, options.onError, name),
   };
   registerTable(cache, table, modelClass);
+  registerKeyColumns(cache);
   return cache;
 }
 

@@ -189,10 +189,10 @@ async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, option
   const knex = builder.knex();
   if (modelClass.cacheQueries === true || isRelationFind(builder)) {
     const cache = modelCache(modelClass, knex);
-    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumns);
+    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumns.map(cache.columnOf));
     if (lookup) {
       const values = [...new Map(lookup.values.map((value) => [canonicalKey(value), value])).values()];
-      const rows = await readThrough(modelClass, cache, lookup.column, values, knex);
+      const rows = await readThrough(modelClass, cache, cache.propertyOf(lookup.column), values, knex);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
     }
   }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { columnKeys, rowKeys } from './flush.js';
 import { WHERE_IN_CHUNK } from './db-read.js';
+import { flushColumns } from './table-columns.js';
 import { rowKeyValue } from './keys.js';
 import { boundKnex, modelCache, type CachedClass, type ModelCache } from './model-config.js';
 import { direct } from './query-builder.js';
@@ -60,7 +61,8 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
   const expressions = (patch['$$queryProps'] ?? {}) as Record<string, unknown>;
   const newKeys: string[] = [];
   let newValuesUnknown = false;
-  for (const column of cache.keyColumns) {
+  const columns = flushColumns(cache);
+  for (const column of columns) {
     const value = patch[column] ?? expressions[column];
     if (value === undefined || value === null) continue;
     if (rowKeyValue(value) !== undefined) newKeys.push(...columnKeys(cache, column, value));
@@ -76,11 +78,11 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
     (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table.slice(table.lastIndexOf('.') + 1));
   }
   // findById-style queries answer [undefined] when the row is absent
-  const found = (await query.select(cache.keyColumns.map((column) => `${table}.${column}`))) as unknown as (Model | undefined)[];
+  const found = (await query.select(columns.map((column) => `${table}.${cache.columnOf(column)}`))) as unknown as (Model | undefined)[];
   const rows = found.filter((row): row is Model => row !== undefined && row !== null);
   before.set(builderOf(args), {
     keys: rows.flatMap((row) => rowKeys(cache, row)),
-    ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idColumn]),
+    ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idProperty]),
     newKeys,
     newValuesUnknown,
   });
@@ -140,8 +142,11 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
   // The rows the upsert may rewrite: those matching an item on the conflict columns (a unique column that need
   // not be a cache key) or on any cache key. Their old keys are flushed with the new ones.
   const items = args.inputItems as unknown as Record<string, unknown>[];
-  const singles = [...new Set([...cache.keyColumns, ...(conflict.length === 1 ? conflict : [])])];
-  const tuple = conflict.length > 1 ? conflict : [];
+  const columns = flushColumns(cache);
+  // items hold properties, `onConflict` names columns: matched as properties, written as columns
+  const conflicting = conflict.map(cache.propertyOf);
+  const singles = [...new Set([...columns, ...(conflicting.length === 1 ? conflicting : [])])];
+  const tuple = conflicting.length > 1 ? conflicting : [];
   let keys: string[] = [];
   for (let i = 0; i < items.length; i += UPSERT_CHUNK) {
     const chunk = items.slice(i, i + UPSERT_CHUNK);
@@ -151,10 +156,10 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
     const tuples = tuple.length === 0 ? [] : chunk.filter((item) => tuple.every((column) => rowKeyValue(item[column]) !== undefined));
     if (conditions.length === 0 && tuples.length === 0) continue;
     const rows = (await direct(modelClass.query(transactionOf(args)))
-      .select([...new Set([...cache.keyColumns])])
+      .select(columns.map(cache.columnOf))
       .where((where) => {
-        for (const [column, values] of conditions) where.orWhereIn(column, values as string[]);
-        for (const item of tuples) where.orWhere((match) => tuple.forEach((column) => match.where(column, item[column] as string)));
+        for (const [column, values] of conditions) where.orWhereIn(cache.columnOf(column), values as string[]);
+        for (const item of tuples) where.orWhere((match) => tuple.forEach((column) => match.where(cache.columnOf(column), item[column] as string)));
       })) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
@@ -190,7 +195,7 @@ async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unkn
   let keys: string[] = [];
   for (let i = 0; i < ids.length; i += WHERE_IN_CHUNK) {
     const chunk = ids.slice(i, i + WHERE_IN_CHUNK) as string[];
-    const rows = (await direct(modelClass.query(trx)).select(cache.keyColumns).whereIn(cache.idColumn, chunk)) as unknown as Model[];
+    const rows = (await direct(modelClass.query(trx)).select(flushColumns(cache).map(cache.columnOf)).whereIn(cache.idColumn, chunk)) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
   return keys;

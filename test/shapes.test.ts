@@ -1,11 +1,12 @@
 import test from 'ava';
-import { Model, raw } from 'objection';
+import knexPkg from 'knex';
+import { knexSnakeCaseMappers, Model, raw, snakeCaseMappers } from 'objection';
 import { CachedModel } from 'objection-cache';
 import { makeBlog } from './helpers/blog.js';
 import { makeKnex } from './helpers/databases.js';
 import { makeFixture, makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
 import { forEachSetup, forEachStore, makeStore, twoProcessStores, useStores } from './helpers/stores.js';
-import { makeTenants } from './helpers/tenants.js';
+import { countQueries, makeTenants } from './helpers/tenants.js';
 import { twoConnections } from './helpers/two-connections.js';
 
 useStores(test);
@@ -304,4 +305,132 @@ forEachStore(test, 'PostgreSQL: a uuid key looked up in another spelling never c
   await Thing.query().insert({ uid });
   t.deepEqual((await Thing.getMany(spellings)).map((thing) => thing?.id), [1, 1, 1, 1]);
   for (const spelling of spellings) t.is((await Thing.get(spelling))?.id, 1, spelling);
+});
+
+forEachSetup(test, 'classes on one table (single-table inheritance, a subclass with more keys) never answer each other’s keys and flush each other', async (t, kind, db) => {
+  const knex = await makeKnex(t, db);
+  await knex.schema.createTable('animals', (table) => {
+    table.increments('id');
+    table.string('name').notNullable().unique();
+    table.string('type').notNullable();
+    table.string('nickname').unique();
+  });
+  await knex('animals').insert([
+    { name: 'rex', type: 'dog', nickname: 'rexy' },
+    { name: 'tom', type: 'cat', nickname: 'tommy' },
+  ]);
+  const store = await makeStore(t, kind);
+  class Animal extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
+    static override tableName = 'animals';
+    static override cacheKeys = ['name'];
+    declare id: number;
+    declare name: string;
+    declare type: string;
+    declare nickname: string | null;
+  }
+  class Dog extends Animal {
+    static override query(...args: Parameters<typeof Animal.query>) {
+      return super.query(...args).where('animals.type', 'dog');
+    }
+  }
+  class Cat extends Animal {
+    static override query(...args: Parameters<typeof Animal.query>) {
+      return super.query(...args).where('animals.type', 'cat');
+    }
+  }
+  class Pet extends Animal {
+    static override cacheKeys = ['name', 'nickname'];
+  }
+  Animal.knex(knex);
+  t.is(await Dog.get('tom'), undefined, 'tom is no dog');
+  t.is((await Cat.get('tom'))?.type, 'cat');
+  t.is(await Dog.getById(2), undefined);
+  t.is((await Cat.getById(2))?.name, 'tom', 'not the miss Dog cached');
+  t.is((await Pet.getBy('nickname', 'tommy'))?.id, 2);
+  t.is((await Animal.get('tom'))?.id, 2);
+  // warm: the same answers from the cache
+  t.is(await Dog.get('tom'), undefined);
+  t.is((await Cat.get('tom'))?.type, 'cat');
+  await Cat.query().patch({ name: 'thomas' }).where('id', 2);
+  t.is(await Animal.get('tom'), undefined, "a write through Cat flushes Animal's entry");
+  t.is(await Cat.get('tom'), undefined);
+  t.is((await Animal.get('thomas'))?.id, 2);
+  await Animal.query().patch({ nickname: 'tim' }).where('id', 2);
+  t.is(await Pet.getBy('nickname', 'tommy'), undefined, "the parent's write flushes the subclass's own key");
+  t.is((await Pet.getBy('nickname', 'tim'))?.id, 2);
+  await Dog.query().patch({ type: 'cat' }).where('id', 1);
+  t.is(await Dog.get('rex'), undefined, 'rex became a cat');
+  t.is((await Cat.get('rex'))?.id, 1);
+});
+
+forEachSetup(test, 'column name mappers: cacheKeys name properties (or columns); lookups, writes and flushes map them', async (t, kind, db) => {
+  const knex = await makeKnex(t, db);
+  await knex.schema.createTable('snake_posts', (table) => {
+    table.increments('post_id');
+    table.string('post_slug').notNullable().unique();
+    table.string('display_name').notNullable().unique();
+    table.string('title').notNullable().defaultTo('');
+  });
+  for (let i = 1; i <= 3; i++) await knex('snake_posts').insert({ post_slug: `p${i}`, display_name: `P${i}`, title: `T${i}` });
+  const store = await makeStore(t, kind);
+  class SnakePost extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
+    static override tableName = 'snake_posts';
+    static override idColumn = 'post_id';
+    static override columnNameMappers = snakeCaseMappers();
+    static override cacheKeys = ['postSlug', 'display_name']; // a property and a column
+    static override cacheQueries = true;
+    declare postId: number;
+    declare postSlug: string;
+    declare displayName: string;
+    declare title: string;
+  }
+  SnakePost.knex(knex);
+  const queries = countQueries({ knex });
+  t.is((await SnakePost.get('p1'))?.title, 'T1');
+  t.is((await SnakePost.getBy('displayName', 'P2'))?.postSlug, 'p2');
+  t.is((await SnakePost.getBy('display_name', 'P2'))?.postSlug, 'p2', 'the column names the same key');
+  t.is((await SnakePost.getById(3))?.postSlug, 'p3');
+  t.is((await SnakePost.query().findOne({ post_slug: 'p3' }))?.postId, 3);
+  t.is(await SnakePost.get('new'), undefined);
+  queries.reset();
+  t.is((await SnakePost.get('p1'))?.title, 'T1');
+  t.is((await SnakePost.getBy('display_name', 'P2'))?.postSlug, 'p2');
+  t.is((await SnakePost.query().findOne({ post_slug: 'p3' }))?.postId, 3);
+  t.is(queries.selects('knex'), 0, 'warm');
+  await SnakePost.query().insert({ postSlug: 'new', displayName: 'New' });
+  t.is((await SnakePost.get('new'))?.displayName, 'New', 'the insert flushed the cached miss');
+  await SnakePost.query().patch({ postSlug: 'p1-renamed' }).where('post_id', 1);
+  t.is(await SnakePost.get('p1'), undefined);
+  t.is((await SnakePost.get('p1-renamed'))?.postId, 1);
+  await SnakePost.query().patch({ displayName: raw("display_name || '!'") } as never).where('post_id', 2);
+  t.is(await SnakePost.getBy('displayName', 'P2'), undefined);
+  t.is((await SnakePost.getBy('displayName', 'P2!'))?.postId, 2);
+  await SnakePost.fromJson({ postId: 3 }).$query().delete();
+  t.is(await SnakePost.query().findOne({ post_slug: 'p3' }), undefined);
+  t.is(await SnakePost.getById(3), undefined);
+});
+
+forEachStore(test, 'knexSnakeCaseMappers: camelCase cacheKeys read and flush through a knex that maps identifiers', async (t, kind) => {
+  const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, ...knexSnakeCaseMappers() });
+  t.teardown(() => knex.destroy());
+  await knex.schema.createTable('snake_posts', (table) => {
+    table.increments('id');
+    table.string('postSlug').notNullable().unique(); // created as post_slug
+  });
+  await knex('snake_posts').insert({ postSlug: 'p1' });
+  const store = await makeStore(t, kind);
+  class SnakePost extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
+    static override tableName = 'snake_posts';
+    static override cacheKeys = ['postSlug'];
+    declare id: number;
+    declare postSlug: string;
+  }
+  SnakePost.knex(knex);
+  t.is((await SnakePost.get('p1'))?.id, 1);
+  t.is(await SnakePost.get('p2'), undefined);
+  await SnakePost.query().insert({ postSlug: 'p2' });
+  t.is((await SnakePost.get('p2'))?.id, 2);
+  await SnakePost.query().patch({ postSlug: 'p1-renamed' }).where('id', 1);
+  t.is(await SnakePost.get('p1'), undefined);
+  t.is((await SnakePost.get('p1-renamed'))?.id, 1);
 });

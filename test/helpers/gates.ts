@@ -36,6 +36,9 @@ export function gated<C extends typeof Model>(Base: C): { Gated: C; holdNextQuer
       return query;
     }
   }
+  // The parent's name: entries are kept per class name (classes sharing a table keep theirs apart), and this
+  // subclass stands for the parent.
+  Object.defineProperty(Gated, 'name', { value: Base.name });
   return {
     Gated: Gated as unknown as C,
     holdNextQuery() {
