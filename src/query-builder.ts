@@ -4,6 +4,7 @@ import { canonicalKey } from './keys.js';
 import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
 import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
 import { keyLookupOf } from './query-shape.js';
+import { returnAffectedIds } from './affected-rows.js';
 import { markOwnWrite } from './raw-writes.js';
 import { readThrough } from './read-through.js';
 import { decodeRow } from './codec.js';
@@ -80,7 +81,9 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
         } else {
           // its hooks flush the rows it writes: raw-writes.ts leaves its SQL alone
           copy.onBuildKnex((knexBuilder: Knex.QueryBuilder, builder: AnyBuilder) => {
-            markOwnWrite(knexBuilder, modelSettings(builder.modelClass() as CachedClass));
+            const settings = modelSettings(builder.modelClass() as CachedClass);
+            markOwnWrite(knexBuilder, settings);
+            if (builder.isUpdate() || builder.isDelete()) returnAffectedIds(knexBuilder, builder, settings);
           });
         }
       }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { columnKeys, rowKeys } from './flush.js';
+import { affectedIds } from './affected-rows.js';
 import { WHERE_IN_CHUNK } from './db-read.js';
 import { flushColumns } from './table-columns.js';
 import { rowKeyValue } from './keys.js';
@@ -92,9 +93,9 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
 export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const state = before.get(builderOf(args));
-  if (!state || state.ids.length === 0) return;
+  if (!state || (state.ids.length === 0 && !hasPhantoms(state, args))) return;
   await afterWrite(cache, args, 'afterUpdate', async () => {
-    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys];
+    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys, ...phantomKeys(cache, state, args)];
     // (concatenated, not pushed as arguments: a bulk write's keys can outnumber the arguments a call may take)
     return state.newValuesUnknown ? keys.concat(await currentKeys(modelClass, cache, state.ids, transactionOf(args))) : keys;
   });
@@ -119,9 +120,22 @@ async function afterWrite(cache: ModelCache, args: HookArgs, hook: string, colle
 /** afterDelete: flush the keys the deleted rows held. */
 export async function afterDelete(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const state = before.get(builderOf(args));
-  if (!state || state.keys.length === 0) return;
+  if (!state || (state.keys.length === 0 && !hasPhantoms(state, args))) return;
   const cache = modelCache(modelClass, knexOf(modelClass, args));
-  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys]);
+  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys, ...phantomKeys(cache, state, args)]);
+}
+
+/** True when the write touched a row its key SELECT had not read (affected-rows.ts; PostgreSQL only). */
+function hasPhantoms(state: BeforeState, args: HookArgs): boolean {
+  const touched = affectedIds(builderOf(args));
+  if (!touched || touched.length === 0) return false;
+  const read = new Set(state.ids.map((id) => String(id)));
+  return touched.some((id) => !read.has(String(id)));
+}
+
+/** The model's generation when the write touched rows it had not read: their old keys are unknown. */
+function phantomKeys(cache: ModelCache, state: BeforeState, args: HookArgs): string[] {
+  return hasPhantoms(state, args) ? [cache.generationKey] : [];
 }
 
 /**

@@ -4,7 +4,7 @@ import { knexSnakeCaseMappers, Model, raw, snakeCaseMappers } from 'objection';
 import { CachedModel } from 'objection-cache';
 import { makeBlog } from './helpers/blog.js';
 import { makeKnex } from './helpers/databases.js';
-import { makeFixture, makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
+import { gate, makeFixture, makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
 import { forEachSetup, forEachStore, makeStore, twoProcessStores, useStores } from './helpers/stores.js';
 import { countQueries, makeTenants } from './helpers/tenants.js';
 import { twoConnections } from './helpers/two-connections.js';
@@ -434,3 +434,41 @@ forEachStore(test, 'knexSnakeCaseMappers: camelCase cacheKeys read and flush thr
   t.is(await SnakePost.get('p1'), undefined);
   t.is((await SnakePost.get('p1-renamed'))?.id, 1);
 });
+
+for (const operation of ['patch', 'delete'] as const) {
+  forEachStore(test, `PostgreSQL: a bulk ${operation}() in a transaction flushes a row inserted and committed after its key SELECT (a phantom)`, async (t, kind) => {
+    const f = await makeFixture(t, { kind, db: 'postgres' });
+    await f.knex('posts').update({ authorId: 1 });
+    let hold: ReturnType<typeof gate<undefined>> | undefined;
+    const reached = gate<undefined>();
+    class Held extends f.Post {
+      // The cache's key SELECT runs in super's hook; the write waits here until the test lets it go.
+      static override async beforeUpdate(args: Parameters<typeof f.Post.beforeUpdate>[0]) {
+        const result = await super.beforeUpdate(args);
+        if (hold) reached.open(undefined);
+        await hold?.promise;
+        return result;
+      }
+      static override async beforeDelete(args: Parameters<typeof f.Post.beforeDelete>[0]) {
+        const result = await super.beforeDelete(args);
+        if (hold) reached.open(undefined);
+        await hold?.promise;
+        return result;
+      }
+    }
+    hold = gate<undefined>();
+    const write = Held.transaction(async (trx) => {
+      const bulk = Held.query(trx).where('authorId', 1);
+      await (operation === 'patch' ? bulk.patch({ title: 'bulk' }) : bulk.delete());
+    });
+    await reached.promise;
+    // Another request inserts and commits a row the bulk write will match, and reads it into the cache.
+    await f.knex('posts').insert({ slug: 'phantom', name: 'Phantom', title: 'before', authorId: 1 });
+    t.is((await f.Post.get('phantom'))?.title, 'before');
+    hold.open(undefined);
+    await write;
+    const expected = operation === 'patch' ? 'bulk' : undefined;
+    t.is((await f.Post.get('phantom'))?.title, expected, 'the phantom row is flushed');
+    t.is((await f.knex('posts').where('slug', 'phantom').first())?.title, expected);
+  });
+}
