@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './redis.js';
+import { createServer } from 'node:net';
 
 const run = promisify(execFile);
 
@@ -16,11 +16,44 @@ export interface RedisCluster {
 
 /**
  * A throwaway Redis Cluster of three masters on 127.0.0.1 (no replicas, no persistence), made with
- * `redis-cli --cluster create`. Nodes keep their cluster config in a temp dir that `stop()` removes.
+ * `redis-cli --cluster create`. Nodes keep their cluster config in a temp dir that `stop()` removes. Each node
+ * also listens on its port + 10000 (the cluster bus), which nothing reserved: a start that finds a port taken
+ * is tried again on other ports.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce();
+    } catch (error) {
+      if (attempt >= 5 || !/Address already in use/.test(String(error))) throw error;
+    }
+  }
+}
+
+/**
+ * A port whose cluster-bus twin (+10000) is free too, both below the kernel's ephemeral range (32768 and up on
+ * Linux), so no outgoing connection can be handed either of them meanwhile.
+ */
+async function clusterPort(taken: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 12_700);
+    if (taken.includes(port) || taken.includes(port + 10_000)) continue;
+    if ((await canBind(port)) && (await canBind(port + 10_000))) return port;
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function startOnce(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'oc-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) ports.push(await clusterPort(ports));
   const processes = ports.map((port) =>
     spawn(
       'redis-server',
