@@ -71,10 +71,21 @@ export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
     writable: true,
     value: function query(this: Client, connection: unknown, sqlObject: unknown): Promise<unknown> {
       const result = (original as Query).call(this, connection, sqlObject);
-      const after = afterStatement(this, connection, sqlObject);
-      return after ? result.then(async (value) => (await after(), value)) : result;
+      // The statement is the app's: nothing the cache does here may fail it (store failures are handled below
+      // this; anything else is reported and the statement's own result stands).
+      let after: (() => Promise<void>) | undefined;
+      try {
+        after = afterStatement(this, connection, sqlObject);
+      } catch (error) {
+        unexpected(error);
+      }
+      return after ? result.then(async (value) => (await after().catch(unexpected), value)) : result;
     },
   });
+}
+
+function unexpected(error: unknown): void {
+  console.warn(`[objection-cache] watching a knex statement failed, its table's entries were not flushed: ${String(error)}`);
 }
 
 /** Marks the SQL `knexBuilder` will run as a write of `settings`' model (see OWN_WRITE). */
