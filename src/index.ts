@@ -3,6 +3,7 @@ export type { CachedModelClass, CachedModelInstance, CachedModelStatics } from '
 export { configureCache } from './options.js';
 export { createMemoryStore, BoundedMap } from './memory-store.js';
 export type { CacheOptions, CacheErrorContext, CacheErrorHandler } from './options.js';
+export type { CacheScope } from './scope.js';
 export type { KeyValue } from './keys.js';
 export type { CacheStatics } from './model-config.js';
 export { cached } from './cached-value.js';
