@@ -93,9 +93,11 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
 export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const state = before.get(builderOf(args));
-  if (!state || (state.ids.length === 0 && !hasPhantoms(state, args))) return;
+  if (!state) return;
+  const phantoms = hasPhantoms(state, args);
+  if (state.ids.length === 0 && !phantoms) return;
   await afterWrite(cache, args, 'afterUpdate', async () => {
-    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys, ...phantomKeys(cache, state, args)];
+    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])];
     // (concatenated, not pushed as arguments: a bulk write's keys can outnumber the arguments a call may take)
     return state.newValuesUnknown ? keys.concat(await currentKeys(modelClass, cache, state.ids, transactionOf(args))) : keys;
   });
@@ -120,9 +122,12 @@ async function afterWrite(cache: ModelCache, args: HookArgs, hook: string, colle
 /** afterDelete: flush the keys the deleted rows held. */
 export async function afterDelete(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const state = before.get(builderOf(args));
-  if (!state || (state.keys.length === 0 && !hasPhantoms(state, args))) return;
+  if (!state) return;
+  const phantoms = hasPhantoms(state, args);
+  if (state.keys.length === 0 && !phantoms) return;
   const cache = modelCache(modelClass, knexOf(modelClass, args));
-  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys, ...phantomKeys(cache, state, args)]);
+  // a row the key SELECT did not read has unknown old keys: the model's generation goes too
+  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])]);
 }
 
 /** True when the write touched a row its key SELECT had not read (affected-rows.ts; PostgreSQL only). */
@@ -133,10 +138,6 @@ function hasPhantoms(state: BeforeState, args: HookArgs): boolean {
   return touched.some((id) => !read.has(String(id)));
 }
 
-/** The model's generation when the write touched rows it had not read: their old keys are unknown. */
-function phantomKeys(cache: ModelCache, state: BeforeState, args: HookArgs): string[] {
-  return hasPhantoms(state, args) ? [cache.generationKey] : [];
-}
 
 /**
  * beforeInsert: a plain insert changes no existing row, but an upsert (`onConflict().merge()`) may rewrite one,
