@@ -57,6 +57,8 @@ export interface ModelSettings {
    * properties or columns; with `columnNameMappers` the two differ, and the cache keeps properties).
    */
   readonly keyColumns: readonly string[];
+  /** `keyColumns` as the DB names them (`columnOf` of each), for matching SQL. */
+  readonly keyColumnNames: readonly string[];
   /** The key `get()` and `getMany()` look up: the first of `cacheKeys`, else the id. */
   readonly primaryColumn: string;
   /** The DB column of a key property, for SQL. */
@@ -96,7 +98,6 @@ const memos = new WeakMap<object, Memo>();
 export function modelSettings(modelClass: CachedClass): ModelSettings {
   return memoOf(modelClass).settings;
 }
-
 
 /**
  * The cache of `modelClass` in the database `knex` (a knex instance or a transaction) reads: every key it
@@ -239,6 +240,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     idProperty,
     keyColumns,
     primaryColumn: keys[0] ?? idProperty,
+    keyColumnNames: keyColumns.map(columnOf),
     columnOf,
     propertyOf,
     ttl: options.ttl,

@@ -192,7 +192,7 @@ async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, option
   const knex = builder.knex();
   if (modelClass.cacheQueries === true || isRelationFind(builder)) {
     const cache = modelCache(modelClass, knex);
-    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumns.map(cache.columnOf));
+    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumnNames);
     if (lookup) {
       const values = [...new Map(lookup.values.map((value) => [canonicalKey(value), value])).values()];
       const rows = await readThrough(modelClass, cache, cache.propertyOf(lookup.column), values, knex);
