@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { flushKeys } from './flush.js';
-import type { GuardedStore } from './guarded-store.js';
+import type { GuardedStore } from '../store/guarded-store.js';
 
 /**
  * The keys a transaction's writes must flush, per Keyv (models sharing a store flush together, in one call),

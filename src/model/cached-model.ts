@@ -1,15 +1,15 @@
 import type Keyv from 'keyv';
 import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
-import { flushModel, rowKeys } from './flush.js';
-import type { KeyValue } from './keys.js';
+import { flushModel, rowKeys } from '../invalidation/flush.js';
+import type { KeyValue } from '../core/keys.js';
 import { assertArray, lookup } from './lookup.js';
-import { boundKnex, modelCache, modelSettings, type CachedClass, type ModelSettings } from './model-config.js';
-import type { CacheOptions } from './options.js';
+import { boundKnex, modelCache, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import type { CacheOptions } from '../config/options.js';
 import { adoptQueryBuilder, cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
-import type { CacheScope } from './scope.js';
-import { isTransaction } from './scope.js';
-import { tableVersionKey, versionJoinTable } from './table-registry.js';
-import { flushAfterCommit } from './transaction-flush.js';
+import type { CacheScope } from '../config/scope.js';
+import { isTransaction } from '../config/scope.js';
+import { tableVersionKey, versionJoinTable } from '../store/table-registry.js';
+import { flushAfterCommit } from '../invalidation/transaction-flush.js';
 import * as hooks from './write-hooks.js';
 
 type Constructor<M> = new () => M;

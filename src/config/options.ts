@@ -1,5 +1,5 @@
 import type Keyv from 'keyv';
-import { createMemoryStore } from './memory-store.js';
+import { createMemoryStore } from '../store/memory-store.js';
 import type { CacheScope } from './scope.js';
 
 /** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */

@@ -1,6 +1,6 @@
 import type Keyv from 'keyv';
 import { LocalMap, ownMapOf } from './memory-store.js';
-import type { CacheErrorHandler } from './options.js';
+import type { CacheErrorHandler } from '../config/options.js';
 import { redisUnlink, type Unlink } from './redis-unlink.js';
 
 export interface StoreEntry {

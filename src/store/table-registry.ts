@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model, Relation } from 'objection';
-import { tableTag, versionKey } from './keys.js';
-import { boundKnex, isCachedClass, modelCache, modelSettings, tableOf, type CachedClass, type ModelCache, type ModelSettings } from './model-config.js';
-import { flushAfterCommit } from './transaction-flush.js';
+import { tableTag, versionKey } from '../core/keys.js';
+import { boundKnex, isCachedClass, modelCache, modelSettings, tableOf, type CachedClass, type ModelCache, type ModelSettings } from '../config/settings.js';
+import { flushAfterCommit } from '../invalidation/transaction-flush.js';
 
 /**
  * Which tables have a version token kept up to date, per store and prefix: the tables of the cached models

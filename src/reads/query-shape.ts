@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { rowKeyValue, type KeyValue } from './keys.js';
+import { rowKeyValue, type KeyValue } from '../core/keys.js';
 
 /**
  * What a built knex query reads, learnt from knex's builder state (`_single`, `_statements`): knex keeps no

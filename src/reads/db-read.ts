@@ -1,6 +1,6 @@
 import type { Model, TransactionOrKnex } from 'objection';
-import { canonicalKey, isCacheableMiss, rowKeyValue, type KeyValue } from './keys.js';
-import { direct } from './query-builder.js';
+import { canonicalKey, isCacheableMiss, rowKeyValue, type KeyValue } from '../core/keys.js';
+import { direct } from '../model/query-builder.js';
 
 /** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
 export const WHERE_IN_CHUNK = 30_000;

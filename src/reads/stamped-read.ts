@@ -1,6 +1,6 @@
 import type Keyv from 'keyv';
-import { decodeRecord, encodeRecord, type EncodedRow } from './codec.js';
-import type { GuardedStore, StoreEntry } from './guarded-store.js';
+import { decodeRecord, encodeRecord, type EncodedRow } from '../core/codec.js';
+import type { GuardedStore, StoreEntry } from '../store/guarded-store.js';
 import { asToken, newToken } from './read-through.js';
 
 /**

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type { Model, Page, QueryBuilder } from 'objection';
-import { canonicalKey } from './keys.js';
-import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
+import { canonicalKey } from '../core/keys.js';
+import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
 import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
-import { keyLookupOf } from './query-shape.js';
-import { returnAffectedIds } from './affected-rows.js';
-import { markOwnWrite } from './raw-writes.js';
-import { readThrough } from './read-through.js';
-import { decodeRow } from './codec.js';
+import { keyLookupOf } from '../reads/query-shape.js';
+import { returnAffectedIds } from '../invalidation/affected-rows.js';
+import { markOwnWrite } from '../invalidation/raw-writes.js';
+import { readThrough } from '../reads/read-through.js';
+import { decodeRow } from '../core/codec.js';
 
 /** The query builder of cached models: Objection's (or the base model's own), plus `cache()`. */
 export interface CachedQueryBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {

@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
-import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
-import { GuardedStore } from './guarded-store.js';
-import { encodeKeyPart, entryKeys, rowKeyValue, tableTag, versionKey } from './keys.js';
-import { isCachedClass, modelCache, modelSettings, tokenTtlFor, type CachedClass, type ModelCache } from './model-config.js';
-import { isMilliseconds, resolveOptions } from './options.js';
-import { isTransaction, scopeOf } from './scope.js';
-import { discover, isVersioned, tableOwner } from './table-registry.js';
-import { versionedRead, type ValueCodec } from './versioned-read.js';
+import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
+import { GuardedStore } from '../store/guarded-store.js';
+import { encodeKeyPart, entryKeys, rowKeyValue, tableTag, versionKey } from '../core/keys.js';
+import { isCachedClass, modelCache, modelSettings, tokenTtlFor, type CachedClass, type ModelCache } from '../config/settings.js';
+import { isMilliseconds, resolveOptions } from '../config/options.js';
+import { isTransaction, scopeOf } from '../config/scope.js';
+import { discover, isVersioned, tableOwner } from '../store/table-registry.js';
+import { versionedRead, type ValueCodec } from '../reads/stamped-read.js';
 
 /** What a `cached()` value depends on: a row (a cached model instance), a cached model class, or a table name. */
 export type CacheDependency = Model | typeof Model | string;

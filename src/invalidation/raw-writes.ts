@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { flushKeys } from './flush.js';
-import type { GuardedStore } from './guarded-store.js';
-import { tableKeys } from './keys.js';
-import type { ModelSettings } from './model-config.js';
-import { clientScope } from './scope.js';
-import { writersOf } from './table-registry.js';
+import type { GuardedStore } from '../store/guarded-store.js';
+import { tableKeys } from '../core/keys.js';
+import type { ModelSettings } from '../config/settings.js';
+import { clientScope } from '../config/scope.js';
+import { writersOf } from '../store/table-registry.js';
 
 /**
  * Writes that bypass the cached models: `knex('posts').update(...)`, `trx('posts').del()`, `knex.raw('update posts

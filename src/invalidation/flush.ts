@@ -1,9 +1,9 @@
-import { entryKeys, isGenerationKey, rowKeyValue, tagOf } from './keys.js';
-import type { GuardedStore } from './guarded-store.js';
-import type { ModelCache } from './model-config.js';
-import { flushColumns } from './table-columns.js';
-import { flightsOf } from './read-through.js';
-import { detachVersionedFlights } from './versioned-read.js';
+import { entryKeys, isGenerationKey, rowKeyValue, tagOf } from '../core/keys.js';
+import type { GuardedStore } from '../store/guarded-store.js';
+import type { ModelCache } from '../config/settings.js';
+import { flushColumns } from '../store/table-columns.js';
+import { flightsOf } from '../reads/read-through.js';
+import { detachVersionedFlights } from '../reads/stamped-read.js';
 
 /**
  * The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds, and the

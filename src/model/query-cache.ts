@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import { decodeRow, encodeRow, type EncodedRow } from './codec.js';
-import { queryKey } from './keys.js';
-import { isMilliseconds } from './options.js';
-import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from './model-config.js';
-import { tablesOf } from './query-shape.js';
-import { dependencyKeys } from './table-registry.js';
-import { versionedRead, type ValueCodec } from './versioned-read.js';
+import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
+import { queryKey } from '../core/keys.js';
+import { isMilliseconds } from '../config/options.js';
+import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
+import { tablesOf } from '../reads/query-shape.js';
+import { dependencyKeys } from '../store/table-registry.js';
+import { versionedRead, type ValueCodec } from '../reads/stamped-read.js';
 
 /** Options of `query().cache()`. */
 export interface QueryCacheOptions {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ModelSettings } from './model-config.js';
+import type { ModelSettings } from '../config/settings.js';
 
 /**
  * The ids of the rows an UPDATE or DELETE of a cached model actually touched, on PostgreSQL. The key SELECT

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
-import { GuardedStore } from './guarded-store.js';
-import { assertPrefix, generationKey, makeKeySpace, tableKeys, versionKey, type KeySpace } from './keys.js';
+import { GuardedStore } from '../store/guarded-store.js';
+import { assertPrefix, generationKey, makeKeySpace, tableKeys, versionKey, type KeySpace } from '../core/keys.js';
 import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
 import { isTransaction, scopeOf, type CacheScope } from './scope.js';
-import { watchRawWrites } from './raw-writes.js';
-import { registerKeyColumns } from './table-columns.js';
-import { registerTable } from './table-registry.js';
+import { watchRawWrites } from '../invalidation/raw-writes.js';
+import { registerKeyColumns } from '../store/table-columns.js';
+import { registerTable } from '../store/table-registry.js';
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
 export interface CacheStatics {

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
-import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from './codec.js';
+import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from '../core/codec.js';
 import { readRows, type Found } from './db-read.js';
-import type { StoreEntry } from './guarded-store.js';
-import { entryKeys, type EntryKeys, type KeyValue } from './keys.js';
-import type { ModelCache } from './model-config.js';
+import type { StoreEntry } from '../store/guarded-store.js';
+import { entryKeys, type EntryKeys, type KeyValue } from '../core/keys.js';
+import type { ModelCache } from '../config/settings.js';
 
 /** What a lookup resolves to: the encoded row, or null where no row has the key. */
 export type Lookup = CacheRecord['row'];

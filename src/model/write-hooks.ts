@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
-import { columnKeys, rowKeys } from './flush.js';
-import { affectedIds } from './affected-rows.js';
-import { WHERE_IN_CHUNK } from './db-read.js';
-import { flushColumns } from './table-columns.js';
-import { rowKeyValue } from './keys.js';
-import { boundKnex, modelCache, type CachedClass, type ModelCache } from './model-config.js';
+import { columnKeys, rowKeys } from '../invalidation/flush.js';
+import { affectedIds } from '../invalidation/affected-rows.js';
+import { WHERE_IN_CHUNK } from '../reads/db-read.js';
+import { flushColumns } from '../store/table-columns.js';
+import { rowKeyValue } from '../core/keys.js';
+import { boundKnex, modelCache, type CachedClass, type ModelCache } from '../config/settings.js';
 import { direct } from './query-builder.js';
-import { flushAfterCommit } from './transaction-flush.js';
+import { flushAfterCommit } from '../invalidation/transaction-flush.js';
 
 /**
  * Invalidation rides on Objection's static query hooks, which run for every query-builder write: instance

@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import { Model, type TransactionOrKnex } from 'objection';
-import { decodeRow } from './codec.js';
-import { readRows } from './db-read.js';
-import { assertKeyValue, type KeyValue } from './keys.js';
-import { assertKeyColumn, boundKnex, inScope, modelSettings, type CachedClass, type ModelSettings } from './model-config.js';
-import { readThrough } from './read-through.js';
-import { isTransaction } from './scope.js';
+import { decodeRow } from '../core/codec.js';
+import { readRows } from '../reads/db-read.js';
+import { assertKeyValue, type KeyValue } from '../core/keys.js';
+import { assertKeyColumn, boundKnex, inScope, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { readThrough } from '../reads/read-through.js';
+import { isTransaction } from '../config/scope.js';
 
 /**
  * Looks up `values` of a column (`by`: its name, or a pick from the model's settings such as its primary
