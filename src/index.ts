@@ -1,12 +1,20 @@
+// The public face: every export of the package, and nothing else. Types are declared in core/public-types.ts.
 export { CachedModel } from './model/cached-model.js';
-export type { CachedModelClass, CachedModelInstance, CachedModelStatics } from './model/cached-model.js';
+export { cached } from './model/cached-value.js';
 export { configureCache } from './config/options.js';
 export { createMemoryStore, BoundedMap } from './store/memory-store.js';
-export type { CacheOptions, CacheErrorContext, CacheErrorHandler } from './config/options.js';
-export type { CacheScope } from './config/scope.js';
-export type { KeyValue } from './core/keys.js';
-export type { CacheStatics } from './config/settings.js';
-export { cached } from './model/cached-value.js';
-export type { CachedOptions, CacheDependency } from './model/cached-value.js';
-export type { CachedQueryBuilder } from './model/query-builder.js';
-export type { QueryCacheOptions } from './model/query-cache.js';
+export type {
+  CacheDependency,
+  CachedModelClass,
+  CachedModelInstance,
+  CachedModelStatics,
+  CachedOptions,
+  CachedQueryBuilder,
+  CacheErrorContext,
+  CacheErrorHandler,
+  CacheOptions,
+  CacheScope,
+  CacheStatics,
+  KeyValue,
+  QueryCacheOptions,
+} from './core/public-types.js';

@@ -1,41 +1,6 @@
 import type Keyv from 'keyv';
 import { createMemoryStore } from '../store/memory-store.js';
-import type { CacheScope } from './scope.js';
-
-/** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
-export interface CacheErrorContext {
-  /**
-   * The store operation that failed or timed out: `getMany`, `setMany`, `deleteMany`, `delete`, or `store` for
-   * errors a Keyv emitted; or `afterUpdate` when the keys a write changed could not be read back (the model was
-   * flushed whole instead).
-   */
-  readonly operation: string;
-  /** Model name where known. */
-  readonly model?: string;
-}
-
-export type CacheErrorHandler = (error: unknown, context: CacheErrorContext) => void;
-
-export interface CacheOptions {
-  /** The Keyv the entries live in. Default: one in-memory Keyv shared by every model, at most 100,000 entries. */
-  store?: Keyv;
-  /** Lifetime of a cached row, in milliseconds (as Keyv); 0 keeps it until flushed. Default 1 hour. */
-  ttl?: number;
-  /** Lifetime of a cached miss, in milliseconds. Default 5 minutes. */
-  missTtl?: number;
-  /** Start of every key, to keep apps that share a store apart. Default `oc`. */
-  prefix?: string;
-  /** How long one store call may take before the cache is bypassed for it, in milliseconds. Default 1000. */
-  timeout?: number;
-  /** Receives every store failure. Default: a `console.warn` line per failure. */
-  onError?: CacheErrorHandler;
-  /**
-   * The database scope of entries, where the connection settings cannot tell databases apart: a name, or a
-   * function of the knex (or transaction) a query runs on, called once per knex instance. Default: derived from
-   * the knex's client and the settings that select the data (host, port, database, SQLite file, `searchPath`).
-   */
-  scope?: CacheScope;
-}
+import type { CacheErrorHandler, CacheOptions, CacheScope } from '../core/public-types.js';
 
 export const DEFAULT_TTL = 60 * 60 * 1000;
 export const DEFAULT_MISS_TTL = 5 * 60 * 1000;

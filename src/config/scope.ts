@@ -1,35 +1,11 @@
 import type { Knex } from 'knex';
 import { resolve } from 'node:path';
-
-/**
- * Which database a cache entry belongs to. Every key the cache writes carries the scope of the knex the data was
- * read from (or written through), so two tenants' databases never share an entry, while two knex instances on
- * one database (two processes, a reader and a writer pool) share entries and flush each other.
- *
- * An app names the scope itself where the connection settings cannot tell databases apart (a pooler in front of
- * several databases, row-level security per user): a fixed name, or a function of the knex or transaction a
- * query runs on, called once per knex instance.
- */
-export type CacheScope = string | ((knex: Knex) => string);
-
-/** What the cache reads of a knex: its transaction flag and its client's settings (knex internals, see below). */
-interface KnexLike {
-  readonly isTransaction?: boolean;
-  readonly client?: {
-    readonly dialect?: unknown;
-    readonly driverName?: unknown;
-    /**
-     * knex copies the config given to `knex(config)` into `client.config` (knex 2 and 3, lib/client.js), and a
-     * transaction's client shares that object (lib/execution/transaction.js `makeTxClient`), so does
-     * `withUserParams`. It is the one place a knex keeps the settings that select its database.
-     */
-    readonly config?: { readonly connection?: unknown; readonly searchPath?: unknown; readonly client?: unknown };
-  };
-}
+import { clientOf, type KnexClient, type KnexConfig } from '../core/internals.js';
+import type { CacheScope } from '../core/public-types.js';
 
 /** True for a knex transaction (`knex.transaction()`, `Model.transaction()`, the classes bound to one). */
 export function isTransaction(knex: unknown): boolean {
-  return Boolean(knex && (knex as KnexLike).isTransaction);
+  return Boolean(knex && (knex as { isTransaction?: boolean }).isTransaction);
 }
 
 const derivedByConfig = new WeakMap<object, string>();
@@ -45,12 +21,13 @@ let privateDatabases = 0;
 export function scopeOf(knex: Knex, option: CacheScope | undefined, modelName: string): string {
   if (typeof option === 'string') return `name:${option}`;
   if (typeof option === 'function') return `name:${named(knex, option, modelName)}`;
-  const config = (knex as unknown as KnexLike).client?.config;
+  const client = clientOf(knex);
+  const config = client?.config;
   if (!config || typeof config !== 'object') {
     throw new TypeError(`${modelName}: cannot tell which database this knex connects to (it has no client config); set the cache option \`scope\``);
   }
   let scope = derivedByConfig.get(config);
-  if (scope === undefined) derivedByConfig.set(config, (scope = `db:${derive(knex as unknown as KnexLike, config, modelName)}`));
+  if (scope === undefined) derivedByConfig.set(config, (scope = `db:${derive(client!, config, modelName)}`));
   return scope;
 }
 
@@ -66,7 +43,7 @@ function named(knex: Knex, option: (knex: Knex) => string, modelName: string): s
     byKnex.set(knex, (name = given));
     let byClient = namedByClient.get(option);
     if (!byClient) namedByClient.set(option, (byClient = new WeakMap()));
-    const client = (knex as unknown as KnexLike).client;
+    const client = clientOf(knex);
     if (client) byClient.set(client, name);
   }
   return name;
@@ -93,7 +70,7 @@ export function clientScope(client: object, option: CacheScope | undefined): str
 const DEFAULT_PORTS: Record<string, string> = { postgres: '5432', mysql: '3306', mssql: '1433' };
 
 /** The dialect family: drivers for one kind of server read the same databases. */
-function family(client: NonNullable<KnexLike['client']>, config: NonNullable<NonNullable<KnexLike['client']>['config']>): string {
+function family(client: KnexClient, config: KnexConfig): string {
   const name = String(client.dialect ?? client.driverName ?? config.client ?? 'unknown');
   if (/sqlite/i.test(name)) return 'sqlite';
   if (/^(pg|postgres)/i.test(name)) return 'postgres';
@@ -107,8 +84,8 @@ function family(client: NonNullable<KnexLike['client']>, config: NonNullable<Non
  * Credentials are left out: two users of one database read the same rows. An in-memory SQLite database is
  * private to its knex instance, and so is its scope.
  */
-function derive(knex: KnexLike, config: NonNullable<NonNullable<KnexLike['client']>['config']>, modelName: string): string {
-  const dialect = family(knex.client!, config);
+function derive(client: KnexClient, config: KnexConfig, modelName: string): string {
+  const dialect = family(client, config);
   const connection = config.connection;
   if (typeof connection === 'function') {
     throw new TypeError(

@@ -1,29 +1,11 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
+import { assertPrefix, generationKey, makeKeySpace, tableKeys, tableTokenKey, type KeySpace } from '../core/keys.js';
+import type { CacheOptions, CacheScope, CacheStatics } from '../core/public-types.js';
 import { GuardedStore } from '../store/guarded-store.js';
-import { assertPrefix, generationKey, makeKeySpace, tableKeys, versionKey, type KeySpace } from '../core/keys.js';
-import { resolveOptions, type CacheOptions, type ResolvedOptions } from './options.js';
-import { isTransaction, scopeOf, type CacheScope } from './scope.js';
-import { watchRawWrites } from '../invalidation/raw-writes.js';
-import { registerKeyColumns } from '../store/table-columns.js';
-import { registerTable } from '../store/table-registry.js';
-
-/** The static properties a cached model may set; each overrides the mixin's options. */
-export interface CacheStatics {
-  cacheKeys?: readonly string[];
-  cacheTtl?: number;
-  cacheMissTtl?: number;
-  cacheVersion?: string | number;
-  /** Serve plain key lookups (`findById`, `findOne` on a cache key) from the natural-key cache. */
-  cacheQueries?: boolean;
-  /** Tables a write to this model's table also changes, out of the cache's sight (triggers, ON DELETE CASCADE). */
-  cacheCascades?: readonly string[];
-  /** Read through `storeOverride` below: the mixin's accessor answers the settled store. */
-  cacheStore?: Keyv;
-  /** The database scope of the model's entries; overrides the mixin's `scope` (see scope.ts). */
-  cacheScope?: CacheScope;
-}
+import type { CatalogTable } from '../store/table-catalog.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
 
 /** A model class as the cache sees it: Objection's statics plus ours. */
 export type CachedClass = typeof Model & CacheStatics & { readonly cacheMixinOptions: CacheOptions };
@@ -47,7 +29,7 @@ export interface ModelSettings {
   /** `cacheCascades`: tables whose entries every write of the model flushes whole. */
   readonly cascades: readonly string[];
   /** `cacheVersion`: part of every entry's key. */
-  readonly version: string | number;
+  readonly cacheVersion: string | number;
   /** The id column as the DB names it (Objection's `idColumn`). */
   readonly idColumn: string;
   /** The id as the model names it: the same, unless `columnNameMappers` map it. */
@@ -70,13 +52,15 @@ export interface ModelSettings {
   /** Lifetime of guard and generation tokens: they must outlive the entries stamped with them. */
   readonly tokenTtl: number;
   readonly store: GuardedStore;
+  /** The model's table in its store's catalog: `keyColumns` there are what a write to the table flushes. */
+  readonly catalog: CatalogTable;
 }
 
 /** A model's settings in the scope of one database: where its keys live there. */
 export interface ModelCache extends ModelSettings {
   readonly space: KeySpace;
-  /** The table's token: every write to the table in this database deletes it (see keys.ts `versionKey`). */
-  readonly versionKey: string;
+  /** The table's token: every write to the table in this database deletes it (see core/keys.ts `tableTokenKey`). */
+  readonly tableTokenKey: string;
   /** The model's generation token here (keys.ts `generationKey`): built once, so a hit builds two keys, not three. */
   readonly generationKey: string;
   /** The generation and table tokens of `cacheCascades` here: every write of the model flushes them too. */
@@ -99,48 +83,24 @@ export function modelSettings(modelClass: CachedClass): ModelSettings {
   return memoOf(modelClass).settings;
 }
 
-/**
- * The cache of `modelClass` in the database `knex` (a knex instance or a transaction) reads: every key it
- * builds carries that database's scope, so two databases never share an entry.
- */
-export function modelCache(modelClass: CachedClass, knex: Knex): ModelCache {
-  return inScope(modelSettings(modelClass), knex);
-}
+const byScope = new WeakMap<ModelSettings, Map<string, ModelCache>>();
 
-interface Scoped {
-  /** By scope name: knex instances on one database share one. */
-  readonly byScope: Map<string, ModelCache>;
-  /** By knex instance (or transaction): a hit finds its scope with one lookup. */
-  readonly byKnex: WeakMap<object, ModelCache>;
-  /** The knex of the last call and its cache: most apps read through one knex, and a hit then skips the lookup. */
-  lastKnex?: object;
-  lastCache?: ModelCache;
-}
-
-const scopedBySettings = new WeakMap<ModelSettings, Scoped>();
-
-/** `settings` in the scope of the database `knex` reads (for callers that hold the settings already). */
-export function inScope(settings: ModelSettings, knex: Knex): ModelCache {
-  let scoped = scopedBySettings.get(settings);
-  if (!scoped) scopedBySettings.set(settings, (scoped = { byScope: new Map(), byKnex: new WeakMap() }));
-  if (scoped.lastKnex === knex) return scoped.lastCache!;
-  let cache = scoped.byKnex.get(knex);
-  if (cache) {
-    if (!isTransaction(knex)) {
-      scoped.lastKnex = knex;
-      scoped.lastCache = cache;
-    }
-    return cache;
-  }
-  const scope = scopeOf(knex, settings.scope, settings.modelName);
-  watchRawWrites(knex, settings);
-  cache = scoped.byScope.get(scope);
+/** `settings` in the database scope named `scope` (config/scope.ts): made once per scope, shared by its knexes. */
+export function settingsInScope(settings: ModelSettings, scope: string): ModelCache {
+  let caches = byScope.get(settings);
+  if (!caches) byScope.set(settings, (caches = new Map()));
+  let cache = caches.get(scope);
   if (!cache) {
-    const space = makeKeySpace(settings.modelName, settings.prefix, scope, settings.table, settings.version);
-    cache = { ...settings, space, versionKey: versionKey(space.tag), generationKey: generationKey(space), cascadeKeys: tableKeys(settings.prefix, scope, settings.cascades) };
-    scoped.byScope.set(scope, cache);
+    const space = makeKeySpace(settings.modelName, settings.prefix, scope, settings.table, settings.cacheVersion);
+    cache = {
+      ...settings,
+      space,
+      tableTokenKey: tableTokenKey(space.tag),
+      generationKey: generationKey(space),
+      cascadeKeys: tableKeys(settings.prefix, scope, settings.cascades),
+    };
+    caches.set(scope, cache);
   }
-  scoped.byKnex.set(knex, cache);
   return cache;
 }
 
@@ -229,13 +189,16 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
   if (!Array.isArray(cascades) || cascades.some((table) => typeof table !== 'string' || table === '')) {
     throw new TypeError(`${name}.cacheCascades must be an array of table names, got ${JSON.stringify(cascades)}`);
   }
-  const cache: ModelSettings = {
+  const store = new GuardedStore(options.store, options.timeout, options.onError, name);
+  const catalog = store.state.tables.register(options.prefix, table, modelClass, cascades);
+  catalog.addKeyColumns(keyColumns);
+  return {
     modelName: name,
     cascades,
     table,
     prefix: options.prefix,
     scope,
-    version: modelClass.cacheVersion ?? 1,
+    cacheVersion: modelClass.cacheVersion ?? 1,
     idColumn,
     idProperty,
     keyColumns,
@@ -246,11 +209,9 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     ttl: options.ttl,
     missTtl: options.missTtl,
     tokenTtl: tokenTtlFor(options),
-    store: new GuardedStore(options.store, options.timeout, options.onError, name),
+    store,
+    catalog,
   };
-  registerTable(cache, table, modelClass);
-  registerKeyColumns(cache);
-  return cache;
 }
 
 /** Guard and generation tokens live twice the longer of `ttl` and `missTtl`, or forever when either does. */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** A value a natural-key lookup accepts. */
-export type KeyValue = string | number | bigint;
+import type { KeyValue } from './public-types.js';
 
 /** Where one model's entries live in the store; built once per model class. */
 export interface KeySpace {
@@ -11,7 +10,7 @@ export interface KeySpace {
   readonly scope: string;
   /** `{prefix:scope:table}`: the Redis Cluster hash tag every key of the model (in one database) starts with. */
   readonly tag: string;
-  /** `{prefix:scope:table}:v<version>`: the part of value and guard keys before the column. */
+  /** `{prefix:scope:table}:v<cacheVersion>`: the part of value and guard keys before the column. */
   readonly base: string;
 }
 
@@ -34,12 +33,12 @@ export interface EntryKeys {
 // leading `=` or `#` keeps the two forms from ever colliding.
 const READABLE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export function makeKeySpace(modelName: string, prefix: string, scope: string, table: string, version: string | number): KeySpace {
+export function makeKeySpace(modelName: string, prefix: string, scope: string, table: string, cacheVersion: string | number): KeySpace {
   assertPrefix(modelName, prefix);
   const tag = tableTag(prefix, scope, table);
   // The class name keeps apart the entries of classes that share a table (single-table inheritance, default
   // scopes): each fills through its own query(). Guards, the generation and the table token stay shared.
-  return { modelName, scope, tag, base: `${tag}:v${encodeURIComponent(String(version))}:${encodeKeyPart(modelName)}` };
+  return { modelName, scope, tag, base: `${tag}:v${encodeURIComponent(String(cacheVersion))}:${encodeKeyPart(modelName)}` };
 }
 
 export function assertPrefix(modelName: string, prefix: string): void {
@@ -72,13 +71,27 @@ function scopeKeyPart(scope: string): string {
 }
 
 /**
- * The key of a table's version token: deleted by every write to the table, it invalidates every cached query
- * and `cached()` value that read the table. It shares the table's hash tag, so a write deletes it in the same
- * call (and on Redis the same UNLINK) as the rows' keys.
+ * The key of a table's token: deleted by every write to the table, it invalidates every cached query and
+ * `cached()` value that read the table. It shares the table's hash tag, so a write deletes it in the same call
+ * (and on Redis the same UNLINK) as the rows' keys. The suffix stays `tv` (it was called the table's version):
+ * processes of earlier releases delete the same key during a rolling deploy.
  */
-export function versionKey(tag: string): string {
+export function tableTokenKey(tag: string): string {
   return `${tag}:tv`;
 }
+
+/** The token key of `table` in the store prefix and database scope given. */
+export function tableTokenKeyIn(prefix: string, scope: string, table: string): string {
+  return tableTokenKey(tableTag(prefix, scope, table));
+}
+
+/** The key of a `cached()` value: under the hash tag of its first dependency, then the app's key. */
+export function valueKey(tag: string, key: string): string {
+  return `${tag}:c:${encodeKeyPart(key)}`;
+}
+
+/** What a store health check reads when the call that failed named no key of its own. */
+export const STORE_CHECK_KEY = 'objection-cache:check';
 
 /** The key of a cached query result: the model's key space, then a hash of the SQL and its bindings. */
 export function queryKey(space: KeySpace, text: string): string {
@@ -104,10 +117,12 @@ export function generationKey(space: KeySpace): string {
  * and every cached query or value that read them.
  */
 export function tableKeys(prefix: string, scope: string, tables: readonly string[]): string[] {
-  return tables.flatMap((table) => {
-    const tag = tableTag(prefix, scope, table);
-    return [generationKeyOf(tag), versionKey(tag)];
-  });
+  return tables.flatMap((table) => tokenKeysOf(tableTag(prefix, scope, table)));
+}
+
+/** The generation and table token under a hash tag: deleting both flushes the table's models whole. */
+export function tokenKeysOf(tag: string): [string, string] {
+  return [generationKeyOf(tag), tableTokenKey(tag)];
 }
 
 /** The generation key under a hash tag: every model on one table (in one database and prefix) shares it. */
@@ -121,9 +136,17 @@ export function isGenerationKey(key: string): boolean {
   return key.endsWith(GENERATION) && key.startsWith('{');
 }
 
-/** The hash tag a key starts with: `{...}`. */
+/** The hash tag a key of ours starts with (`{...}`), or '' for a key that has none. */
 export function tagOf(key: string): string {
-  return key.slice(0, key.indexOf('}') + 1);
+  return key.startsWith('{') ? key.slice(0, key.indexOf('}') + 1) : '';
+}
+
+/**
+ * What Redis Cluster hashes to place a key as stored (after Keyv's and the adapter's prefixes): the text inside
+ * the first `{...}`, else the whole key. Keys sharing it share a slot, so one command may carry them together.
+ */
+export function hashTagOf(storedKey: string): string {
+  return /\{([^}]*)\}/.exec(storedKey)?.[1] ?? storedKey;
 }
 
 /**

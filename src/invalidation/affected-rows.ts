@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { knexBuilderState } from '../core/internals.js';
 import type { ModelSettings } from '../config/settings.js';
 
 /**
@@ -12,8 +13,8 @@ import type { ModelSettings } from '../config/settings.js';
 const touched = new WeakMap<object, unknown[]>();
 
 export function returnAffectedIds(knexBuilder: Knex.QueryBuilder, builder: object, settings: ModelSettings): void {
-  const state = knexBuilder as unknown as { _single?: { returning?: unknown }; client?: { dialect?: string } };
-  if (state.client?.dialect !== 'postgresql' || state._single?.returning !== undefined) return;
+  const state = knexBuilderState(knexBuilder);
+  if (state?.client.dialect !== 'postgresql' || state._single['returning'] !== undefined) return;
   knexBuilder.returning(settings.idColumn);
   const run = knexBuilder.then as (this: Knex.QueryBuilder, ...args: unknown[]) => Promise<unknown>;
   Object.defineProperty(knexBuilder, 'then', {

@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
-import { flushKeys } from './flush.js';
-import type { GuardedStore } from '../store/guarded-store.js';
+import { clientOf, wrapClientQuery, type ClientQuery, type KnexClient } from '../core/internals.js';
 import { tableKeys } from '../core/keys.js';
-import type { ModelSettings } from '../config/settings.js';
 import { clientScope } from '../config/scope.js';
-import { writersOf } from '../store/table-registry.js';
+import type { ModelSettings } from '../config/settings.js';
+import type { GuardedStore } from '../store/guarded-store.js';
+import { flushKeys } from './flush.js';
 
 /**
  * Writes that bypass the cached models: `knex('posts').update(...)`, `trx('posts').del()`, `knex.raw('update posts
@@ -17,9 +17,8 @@ import { writersOf } from '../store/table-registry.js';
  *
  * knex offers no hook that runs between a statement and the moment its caller resumes, so the cache wraps the
  * one method every statement and every COMMIT of every knex instance and transaction runs through: the client's
- * `query(connection, sqlObject)` (knex 2.4–3.1, lib/client.js; a transaction's client copies the method when it
- * starts, lib/execution/transaction.js `makeTxClient`). It is wrapped on the prototype that defines it, once,
- * when the cache first sees a knex: transactions begun before that are not watched.
+ * `query(connection, sqlObject)` (core/internals.ts `wrapClientQuery`). It is wrapped once per client class,
+ * when the cache first sees a knex of it: transactions begun before that are not watched.
  */
 
 /** Marks the SQL of a cached model's own write: its hooks flush the rows exactly, so it is left alone here. */
@@ -36,11 +35,8 @@ interface SqlObject {
   [OWN_WRITE]?: OwnWrite;
 }
 
-type Query = (this: unknown, connection: unknown, query: unknown) => Promise<unknown>;
-
-/** Flushes waiting for their transaction's COMMIT, by the transaction's connection (nested ones share it). */
-const pendingByConnection = new WeakMap<object, Map<GuardedStore, Set<string>>>();
-const watched = new WeakSet<object>();
+/** Flushes deferred to their transaction's COMMIT, by the transaction's connection (nested ones share it). */
+const deferredByConnection = new WeakMap<object, Map<GuardedStore, Set<string>>>();
 
 /**
  * The caches (store, prefix, scope option) that have read or written through a knex, by its client's config:
@@ -51,7 +47,7 @@ const cachesByConfig = new WeakMap<object, Map<Keyv, Map<string, ModelSettings>>
 
 /** Notes that `settings`' model uses `knex`, and watches the statements of its client class (once per class). */
 export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
-  const client = (knex as unknown as { client?: { config?: object } }).client;
+  const client = clientOf(knex);
   const config = client?.config;
   if (config && typeof config === 'object') {
     let byKeyv = cachesByConfig.get(config);
@@ -60,28 +56,23 @@ export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
     if (!byPrefix) byKeyv.set(settings.store.keyv, (byPrefix = new Map()));
     if (!byPrefix.has(settings.prefix)) byPrefix.set(settings.prefix, settings);
   }
-  let proto: object | null = Object.getPrototypeOf(client ?? {});
-  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto);
-  if (!proto || watched.has(proto)) return;
-  const original = (proto as { query?: unknown }).query;
-  if (typeof original !== 'function') return;
-  watched.add(proto);
-  Object.defineProperty(proto, 'query', {
-    configurable: true,
-    writable: true,
-    value: function query(this: Client, connection: unknown, sqlObject: unknown): Promise<unknown> {
-      const result = (original as Query).call(this, connection, sqlObject);
-      // The statement is the app's: nothing the cache does here may fail it (store failures are handled below
-      // this; anything else is reported and the statement's own result stands).
-      let after: (() => Promise<void>) | undefined;
-      try {
-        after = afterStatement(this, connection, sqlObject);
-      } catch (error) {
-        unexpected(error);
-      }
-      return after ? result.then(async (value) => (await after().catch(unexpected), value)) : result;
-    },
-  });
+  wrapClientQuery(client, watchStatements);
+}
+
+/** `query` of a knex client, flushing after each write statement (see the top of this file). */
+function watchStatements(original: ClientQuery): ClientQuery {
+  return function query(this: KnexClient, connection: unknown, sqlObject: unknown): Promise<unknown> {
+    const result = original.call(this, connection, sqlObject);
+    // The statement is the app's: nothing the cache does here may fail it (store failures are handled below
+    // this; anything else is reported and the statement's own result stands).
+    let after: (() => Promise<void>) | undefined;
+    try {
+      after = afterStatement(this, connection, sqlObject);
+    } catch (error) {
+      unexpected(error);
+    }
+    return after ? result.then(async (value) => (await after().catch(unexpected), value)) : result;
+  };
 }
 
 function unexpected(error: unknown): void {
@@ -105,13 +96,8 @@ export function markOwnWrite(knexBuilder: Knex.QueryBuilder, settings: ModelSett
   });
 }
 
-interface Client {
-  readonly transacting?: boolean;
-  readonly config?: object;
-}
-
 /** What to do once `sqlObject` has run, if anything: most statements are reads and cost two property reads. */
-function afterStatement(client: Client, connection: unknown, sqlObject: unknown): (() => Promise<void>) | undefined {
+function afterStatement(client: KnexClient, connection: unknown, sqlObject: unknown): (() => Promise<void>) | undefined {
   if (typeof sqlObject === 'string') return transactionEnd(connection, sqlObject);
   if (!sqlObject || typeof sqlObject !== 'object') return undefined;
   const { method, sql } = sqlObject as SqlObject;
@@ -122,26 +108,28 @@ function afterStatement(client: Client, connection: unknown, sqlObject: unknown)
   if (table === undefined) return undefined;
   const own = (sqlObject as SqlObject)[OWN_WRITE];
   const flushes = new Map<GuardedStore, string[]>();
-  for (const { table: written, settings: writer } of writersOf(table)) {
-    // the settings this knex was used with, for the store and prefix that keep entries of the table
-    const settings = caches.get(writer.store.keyv)?.get(writer.prefix);
-    if (!settings || (own && own.keyv === settings.store.keyv && own.prefix === settings.prefix)) continue;
-    if (settings.store.closed) continue; // the app disconnected it: a statement of another model must not reconnect it
-    const scope = clientScope(client, settings.scope);
-    if (scope === undefined) {
-      settings.store.reportFailure(new Error(`a write to ${table} ran through a knex the cache has not seen, so it cannot tell its database; flush the model yourself`), 'rawWrite');
-      continue;
+  // per store and prefix this knex was used with: the tables there the statement writes
+  for (const byPrefix of caches.values()) {
+    for (const [prefix, settings] of byPrefix) {
+      const written = settings.store.state.tables.written(prefix, table);
+      if (written.length === 0 || (own && own.keyv === settings.store.keyv && own.prefix === prefix)) continue;
+      if (settings.store.closed) continue; // the app disconnected it: a statement of another model must not reconnect it
+      const scope = clientScope(client, settings.scope);
+      if (scope === undefined) {
+        settings.store.reportFailure(new Error(`a write to ${table} ran through a knex the cache has not seen, so it cannot tell its database; flush the model yourself`), 'rawWrite');
+        continue;
+      }
+      const keys = written.flatMap((entry) => tableKeys(prefix, scope, [entry.table, ...entry.cascades]));
+      flushes.set(settings.store, [...(flushes.get(settings.store) ?? []), ...keys]);
     }
-    const keys = tableKeys(settings.prefix, scope, [written, ...writer.cascades]);
-    flushes.set(settings.store, [...(flushes.get(settings.store) ?? []), ...keys]);
   }
   if (flushes.size === 0) return undefined;
   if (client.transacting && connection && typeof connection === 'object') {
-    let pending = pendingByConnection.get(connection);
-    if (!pending) pendingByConnection.set(connection, (pending = new Map()));
+    let deferred = deferredByConnection.get(connection);
+    if (!deferred) deferredByConnection.set(connection, (deferred = new Map()));
     for (const [store, keys] of flushes) {
-      let set = pending.get(store);
-      if (!set) pending.set(store, (set = new Set()));
+      let set = deferred.get(store);
+      if (!set) deferred.set(store, (set = new Set()));
       for (const key of keys) set.add(key);
     }
     return undefined;
@@ -149,16 +137,16 @@ function afterStatement(client: Client, connection: unknown, sqlObject: unknown)
   return () => deliver(flushes);
 }
 
-/** After a COMMIT the transaction's pending flushes go out; after a ROLLBACK (not to a savepoint) they are dropped. */
+/** After a COMMIT the transaction's deferred flushes go out; after a ROLLBACK (not to a savepoint) they are dropped. */
 function transactionEnd(connection: unknown, sql: string): (() => Promise<void>) | undefined {
   if (!connection || typeof connection !== 'object') return undefined;
-  const pending = pendingByConnection.get(connection);
-  if (!pending) return undefined;
+  const deferred = deferredByConnection.get(connection);
+  if (!deferred) return undefined;
   if (/^\s*COMMIT\b/i.test(sql)) {
-    pendingByConnection.delete(connection);
-    return () => deliver(new Map([...pending].map(([store, keys]) => [store, [...keys]])));
+    deferredByConnection.delete(connection);
+    return () => deliver(new Map([...deferred].map(([store, keys]) => [store, [...keys]])));
   }
-  if (/^\s*ROLLBACK\s*;?\s*$/i.test(sql)) pendingByConnection.delete(connection);
+  if (/^\s*ROLLBACK\s*;?\s*$/i.test(sql)) deferredByConnection.delete(connection);
   return undefined;
 }
 

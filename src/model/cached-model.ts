@@ -1,14 +1,15 @@
 import type Keyv from 'keyv';
 import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushModel, rowKeys } from '../invalidation/flush.js';
-import type { KeyValue } from '../core/keys.js';
+import type { CachedModelClass, CacheOptions, CacheScope, KeyValue } from '../core/public-types.js';
 import { assertArray, lookup } from './lookup.js';
-import { boundKnex, modelCache, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
-import type { CacheOptions } from '../config/options.js';
-import { adoptQueryBuilder, cachedQueryBuilder, type CachedQueryBuilder } from './query-builder.js';
-import type { CacheScope } from '../config/scope.js';
+import { boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { adoptQueryBuilder, cachedQueryBuilder } from './query-builder.js';
 import { isTransaction } from '../config/scope.js';
-import { tableVersionKey, versionJoinTable } from '../store/table-registry.js';
+import { tableTokenKeyIn } from '../core/keys.js';
+import { inherited } from '../core/internals.js';
+import { modelCache } from './model-cache.js';
+import { keepJoinTableToken } from './table-dependencies.js';
 import { flushAfterCommit } from '../invalidation/transaction-flush.js';
 import * as hooks from './write-hooks.js';
 
@@ -17,50 +18,6 @@ type HookArgs = StaticHookArguments<Model>;
 
 const primaryColumn = (cache: ModelSettings) => cache.primaryColumn;
 const idColumn = (cache: ModelSettings) => cache.idProperty;
-
-/** The statics `CachedModel()` adds to a model class. */
-export interface CachedModelStatics {
-  cacheKeys?: readonly string[];
-  cacheTtl?: number;
-  cacheMissTtl?: number;
-  cacheVersion?: string | number;
-  cacheQueries?: boolean;
-  /** Tables a write to this model's table also changes out of the cache's sight (triggers, ON DELETE CASCADE). */
-  cacheCascades?: readonly string[];
-  /** Which database the model's entries belong to, where the connection settings cannot tell (see `scope`). */
-  cacheScope?: CacheScope;
-  /** The Keyv this model's entries live in (set it to give the model a store of its own). */
-  cacheStore: Keyv;
-  readonly cacheMixinOptions: CacheOptions;
-  get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
-  getManyBy<M extends Model>(
-    this: Constructor<M>,
-    column: string,
-    values: readonly KeyValue[],
-    trx?: TransactionOrKnex,
-  ): Promise<(M | undefined)[]>;
-  flush(rows: object | readonly object[]): Promise<void>;
-  flushAll(): Promise<void>;
-  flushTables(...tables: string[]): Promise<void>;
-}
-
-/** The instance methods `CachedModel()` adds. */
-export interface CachedModelInstance extends Model {
-  /** Objection reads a model's query builder type from here: `Post.query()` has `cache()`. */
-  QueryBuilderType: CachedQueryBuilder<this>;
-  save(trx?: TransactionOrKnex): Promise<this>;
-  delete(trx?: TransactionOrKnex): Promise<number>;
-}
-
-/** What `CachedModel(Base)` returns: Base's statics and instances, plus the cache's. */
-export type CachedModelClass<B extends typeof Model> = Omit<B, 'prototype'> &
-  CachedModelStatics & {
-    new (): InstanceType<B> & CachedModelInstance;
-    prototype: InstanceType<B> & CachedModelInstance;
-  };
 
 /**
  * Adds cached natural-key lookups to an Objection model class:
@@ -175,14 +132,14 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
       }
       const knex = boundKnex(this as unknown as CachedClass);
       const cache = modelCache(this as unknown as CachedClass, knex);
-      await flushAfterCommit(knex, cache.store, [...list.flatMap((row: object) => rowKeys(cache, row)), cache.versionKey]);
+      await flushAfterCommit(knex, cache.store, [...list.flatMap((row: object) => rowKeys(cache, row)), cache.tableTokenKey]);
     }
 
     /** Invalidates everything cached for this model's table in the database of its knex, in one store call. */
     static async flushAll(): Promise<void> {
       const knex = boundKnex(this as unknown as CachedClass);
       const cache = modelCache(this as unknown as CachedClass, knex);
-      if (isTransaction(knex)) await flushAfterCommit(knex, cache.store, [cache.generationKey, cache.versionKey]);
+      if (isTransaction(knex)) await flushAfterCommit(knex, cache.store, [cache.generationKey, cache.tableTokenKey]);
       else await flushModel(cache);
     }
 
@@ -196,17 +153,17 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
       }
       const knex = boundKnex(this as unknown as CachedClass);
       const cache = modelCache(this as unknown as CachedClass, knex);
-      await flushAfterCommit(knex, cache.store, tables.map((table) => tableVersionKey(cache, table)));
+      await flushAfterCommit(knex, cache.store, tables.map((table) => tableTokenKeyIn(cache.prefix, cache.space.scope, table)));
     }
 
     /**
      * Every relation resolves through this (undocumented) Objection static: a many-to-many relation's join
-     * table gets its version kept (table-registry.ts) before any query can use the relation.
+     * table gets its token kept (table-dependencies.ts) before any query can use the relation.
      */
     static getRelationUnsafe(name: string): Relation | null {
-      const parent = Reflect.get(Parent, 'getRelationUnsafe') as (this: unknown, name: string) => Relation | null;
+      const parent = inherited<(this: unknown, name: string) => Relation | null>(Parent, 'getRelationUnsafe');
       const relation = parent.call(this, name);
-      if (relation) versionJoinTable(this as unknown as CachedClass, relation);
+      if (relation) keepJoinTableToken(this as unknown as CachedClass, relation);
       return relation;
     }
 

@@ -2,39 +2,20 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
-import { GuardedStore } from '../store/guarded-store.js';
-import { encodeKeyPart, entryKeys, rowKeyValue, tableTag, versionKey } from '../core/keys.js';
-import { isCachedClass, modelCache, modelSettings, tokenTtlFor, type CachedClass, type ModelCache } from '../config/settings.js';
-import { isMilliseconds, resolveOptions } from '../config/options.js';
+import { entryKeys, rowKeyValue, tableTag, tableTokenKey, valueKey } from '../core/keys.js';
+import type { CachedOptions } from '../core/public-types.js';
+import { isMilliseconds, resolveOptions, type ResolvedOptions } from '../config/options.js';
 import { isTransaction, scopeOf } from '../config/scope.js';
-import { discover, isVersioned, tableOwner } from '../store/table-registry.js';
-import { versionedRead, type ValueCodec } from '../reads/stamped-read.js';
-
-/** What a `cached()` value depends on: a row (a cached model instance), a cached model class, or a table name. */
-export type CacheDependency = Model | typeof Model | string;
-
-export interface CachedOptions {
-  /** Lifetime in ms; 0 keeps the value until a dependency changes. Default: the first dependency's model `ttl`, else the configured `ttl`. */
-  readonly ttl?: number;
-  /**
-   * What invalidates the value: a model instance (any write to that row), a model class (any write to its
-   * table), a table name (any write to it through a cached model, or `flushTables`). Every dependency must live
-   * in one store.
-   */
-  readonly dependsOn?: readonly CacheDependency[];
-  /** The store, when no dependency names one. Default: the configured store. */
-  readonly store?: Keyv;
-  /**
-   * The database the value is computed from, which scopes it and its table dependencies: a tenant's knex. Default:
-   * the knex of the first model dependency's class, else Objection's `Model.knex()`. Through a transaction the
-   * value is computed and not cached.
-   */
-  readonly knex?: Knex;
-}
+import { isCachedClass, modelSettings, tokenTtlFor, type CachedClass, type ModelCache } from '../config/settings.js';
+import { stampedRead, type ValueCodec } from '../reads/stamped-read.js';
+import { GuardedStore } from '../store/guarded-store.js';
+import { modelCache } from './model-cache.js';
+import { discover } from './table-dependencies.js';
 
 /** The scope of values that depend on no database. */
 const NO_DATABASE = 'none';
 
+/** Where a value lives, what invalidates it, and for how long it is kept. */
 interface Resolved {
   /** The value is read through an open transaction: it is computed, neither read from nor written to the cache. */
   readonly uncached?: true;
@@ -44,6 +25,25 @@ interface Resolved {
   readonly tag: string;
   readonly ttl: number;
   readonly tokenTtl: number;
+}
+
+/** The model dependencies (rows and classes) of a value: their caches, and the tokens and tags they add. */
+interface ModelDependencies {
+  readonly caches: ModelCache[];
+  readonly classes: CachedClass[];
+  /** The knex each model dependency reads through. */
+  readonly sources: Knex[];
+  readonly deps: string[];
+  readonly tags: string[];
+}
+
+/** The store and prefix every dependency shares: the first model's, else the configured ones. */
+interface Home {
+  readonly anchor: ModelCache | undefined;
+  /** The configured options, where no model dependency settles them. */
+  readonly defaults: ResolvedOptions | undefined;
+  readonly store: GuardedStore;
+  readonly prefix: string;
 }
 
 /** Values as the codec of rows keeps them (Dates, Buffers, bigints survive); `undefined` is kept too. */
@@ -66,9 +66,9 @@ export async function cached<T>(key: string, compute: () => T | Promise<T>, opti
   const resolved = resolve(key, options);
   if (resolved.uncached) return (await compute()) as Awaited<T>;
   const load = async (): Promise<unknown> => compute();
-  const value = await versionedRead(
+  const value = await stampedRead(
     resolved.store,
-    { key: `${resolved.tag}:c:${encodeKeyPart(key)}`, deps: resolved.deps, ttl: resolved.ttl, tokenTtl: resolved.tokenTtl },
+    { key: valueKey(resolved.tag, key), deps: resolved.deps, ttl: resolved.ttl, tokenTtl: resolved.tokenTtl },
     load,
     VALUES,
   );
@@ -77,53 +77,82 @@ export async function cached<T>(key: string, compute: () => T | Promise<T>, opti
 
 function resolve(key: string, options: CachedOptions): Resolved {
   const what = `cached(${JSON.stringify(key)})`;
+  const dependsOn = checkOptions(what, options);
+  const models = modelDependencies(what, dependsOn, options.knex);
+  const home = homeOf(what, models.caches, options);
+  const tables = dependsOn.filter((item): item is string => typeof item === 'string');
+  checkTablesKnown(what, home, tables, models.classes);
+  // Table names alone belong to the database of the `knex` option, else of Objection's Model.knex(), else of
+  // the first cached model seen for the table: a multi-tenant app passes the tenant's knex.
+  const owner = tables.length > 0 && !home.anchor && !options.knex ? home.store.state.tables.get(home.prefix, tables[0]!)?.owner : undefined;
+  const ownerClass = owner as typeof Model | undefined;
+  const source = options.knex ?? models.sources[0] ?? (ownerClass ? ((Model.knex() ?? ownerClass.knex()) as Knex | undefined) : undefined);
+  if (tables.length > 0 && !source) throw new TypeError(`${what}: no knex tells which database the tables belong to; pass the knex option or bind Model.knex()`);
+  const ownerScope = ownerClass && isCachedClass(ownerClass) ? modelSettings(ownerClass).scope : undefined;
+  const scope = home.anchor ? home.anchor.space.scope : source ? scopeOf(source, ownerScope ?? home.defaults!.scope, what) : NO_DATABASE;
+  const tableTags = tables.map((table) => tableTag(home.prefix, scope, table));
+  const deps = [...models.deps, ...tableTags.map(tableTokenKey)];
+  const tags = [...models.tags, ...tableTags];
+  return {
+    ...(models.sources.some(isTransaction) || (source && isTransaction(source)) ? { uncached: true } : {}),
+    store: home.store,
+    deps: [...new Set(deps)].sort(),
+    tag: tags[0] ?? tableTag(home.prefix, scope, 'cached'),
+    ttl: checkTtl(what, options.ttl ?? home.anchor?.ttl ?? home.defaults!.ttl),
+    tokenTtl: home.anchor?.tokenTtl ?? tokenTtlFor(home.defaults!),
+  };
+}
+
+/** Checks the options' shape before any I/O; answers `dependsOn`. */
+function checkOptions(what: string, options: CachedOptions): readonly unknown[] {
   if (options === null || typeof options !== 'object') throw new TypeError(`${what}: options must be an object`);
   const dependsOn = options.dependsOn ?? [];
   if (!Array.isArray(dependsOn)) throw new TypeError(`${what}: dependsOn must be an array, got ${typeof dependsOn}`);
-
   if (options.knex !== undefined && (typeof options.knex !== 'function' || !('client' in options.knex))) {
     throw new TypeError(`${what}: knex must be a knex instance or transaction, got ${options.knex === null ? 'null' : typeof options.knex}`);
   }
-  // Models first: the first one settles store, prefix and database for table names.
-  const caches: ModelCache[] = [];
-  const sources: Knex[] = [];
-  const knexOf = (modelClass: CachedClass): Knex => {
-    const knex = options.knex ?? (modelClass.knex() as Knex | undefined);
-    if (!knex) throw new TypeError(`${what}: ${modelClass.name} is bound to no knex, so the database the value belongs to is unknown; bind it or pass the knex option`);
-    sources.push(knex);
-    return knex;
+  return dependsOn as readonly unknown[];
+}
+
+/** The rows and model classes of `dependsOn`: a row's id guard and its model's generation, a class's table token. */
+function modelDependencies(what: string, dependsOn: readonly unknown[], knex: Knex | undefined): ModelDependencies {
+  const found: ModelDependencies = { caches: [], classes: [], sources: [], deps: [], tags: [] };
+  const cacheOf = (modelClass: CachedClass): ModelCache => {
+    const source = knex ?? (modelClass.knex() as Knex | undefined);
+    if (!source) throw new TypeError(`${what}: ${modelClass.name} is bound to no knex, so the database the value belongs to is unknown; bind it or pass the knex option`);
+    found.sources.push(source);
+    const cache = modelCache(modelClass, source);
+    found.caches.push(cache);
+    found.classes.push(modelClass);
+    found.tags.push(cache.space.tag);
+    return cache;
   };
-  const classes: CachedClass[] = [];
-  const deps: string[] = [];
-  const tags: string[] = [];
-  for (const item of dependsOn as unknown[]) {
+  for (const item of dependsOn) {
     if (typeof item === 'string') continue;
     if (item instanceof Model) {
       const modelClass = item.constructor as typeof Model;
       if (!isCachedClass(modelClass)) throw new TypeError(`${what}: ${modelClass.name} is not a CachedModel, so its writes cannot invalidate the value`);
-      const cache = modelCache(modelClass, knexOf(modelClass));
+      const cache = cacheOf(modelClass);
       const id = rowKeyValue(item.$id());
       if (id === undefined) throw new TypeError(`${what}: the ${modelClass.name} instance has no id to depend on`);
       // A row's id guard is deleted by every write to that row; the generation by flushAll.
-      deps.push(entryKeys(cache.space, cache.idProperty, id).guard, cache.generationKey);
-      tags.push(cache.space.tag);
-      caches.push(cache);
-      classes.push(modelClass);
+      found.deps.push(entryKeys(cache.space, cache.idProperty, id).guard, cache.generationKey);
     } else if (typeof item === 'function' && isCachedClass(item)) {
-      const cache = modelCache(item, knexOf(item));
-      deps.push(cache.versionKey);
-      tags.push(cache.space.tag);
-      caches.push(cache);
-      classes.push(item);
+      found.deps.push(cacheOf(item).tableTokenKey);
     } else {
       const name = typeof item === 'function' ? (item as { name?: string }).name : undefined;
       throw new TypeError(`${what}: dependsOn takes cached model instances, cached model classes and table names, got ${name ? `${name}, which is not a CachedModel` : item === null ? 'null' : typeof item}`);
     }
   }
+  return found;
+}
+
+/** The one store, prefix and database every model dependency shares (a TypeError names the one that differs). */
+function homeOf(what: string, caches: readonly ModelCache[], options: CachedOptions): Home {
   const anchor = caches[0];
-  const settings = anchor ? undefined : resolveOptions({}, { store: options.store, ttl: options.ttl });
-  const keyv = anchor?.store.keyv ?? settings!.store;
-  const prefix = anchor?.prefix ?? settings!.prefix;
+  const defaults = anchor ? undefined : resolveOptions({}, { store: options.store, ttl: options.ttl });
+  const keyv = anchor?.store.keyv ?? defaults!.store;
+  const prefix = anchor?.prefix ?? defaults!.prefix;
   for (const cache of caches) {
     if (cache.store.keyv !== keyv || cache.prefix !== prefix) {
       throw new TypeError(`${what}: ${cache.modelName} caches in another store or prefix than ${anchor!.modelName}; one value's dependencies must share one`);
@@ -133,36 +162,20 @@ function resolve(key: string, options: CachedOptions): Resolved {
     }
   }
   if (options.store !== undefined && options.store !== keyv) throw new TypeError(`${what}: store differs from the store of its dependencies`);
-  const tables = (dependsOn as unknown[]).filter((item): item is string => typeof item === 'string');
+  return { anchor, defaults, prefix, store: anchor?.store ?? valueStoreOf(keyv, defaults!) };
+}
+
+/** Throws unless every table named is one whose token the cache keeps in this store and prefix. */
+function checkTablesKnown(what: string, home: Home, tables: readonly string[], classes: readonly CachedClass[]): void {
+  const known = (table: string) => home.store.state.tables.get(home.prefix, table) !== undefined;
   for (const table of tables) {
-    if (!isVersioned(keyv, prefix, table)) for (const modelClass of classes) discover(modelClass);
-    if (!isVersioned(keyv, prefix, table)) {
+    if (!known(table)) for (const modelClass of classes) discover(modelClass);
+    if (!known(table)) {
       throw new TypeError(
         `${what}: no cached model with this store and prefix writes table ${JSON.stringify(table)} (yet, in this process), so nothing would invalidate the value; pass its model class instead`,
       );
     }
   }
-  // Table names alone belong to the database of the `knex` option, else of Objection's Model.knex(), else of
-  // the first cached model seen for the table: a multi-tenant app passes the tenant's knex.
-  const owner = tables.length > 0 && !anchor && !options.knex ? tableOwner(keyv, prefix, tables[0]!) : undefined;
-  const source = options.knex ?? sources[0] ?? (owner ? ((Model.knex() ?? owner.knex()) as Knex | undefined) : undefined);
-  if (tables.length > 0 && !source) throw new TypeError(`${what}: no knex tells which database the tables belong to; pass the knex option or bind Model.knex()`);
-  const ownerScope = owner && isCachedClass(owner) ? modelSettings(owner).scope : undefined;
-  const scope = anchor ? anchor.space.scope : source ? scopeOf(source, ownerScope ?? settings!.scope, what) : NO_DATABASE;
-  for (const table of tables) {
-    const tag = tableTag(prefix, scope, table);
-    deps.push(versionKey(tag));
-    tags.push(tag);
-  }
-  const ttl = checkTtl(what, options.ttl ?? anchor?.ttl ?? settings!.ttl);
-  return {
-    ...(sources.some(isTransaction) || (source && isTransaction(source)) ? { uncached: true } : {}),
-    store: anchor?.store ?? guardedStoreOf(keyv, settings!),
-    deps: [...new Set(deps)].sort(),
-    tag: tags[0] ?? tableTag(prefix, scope, 'cached'),
-    ttl,
-    tokenTtl: anchor?.tokenTtl ?? tokenTtlFor(settings!),
-  };
 }
 
 function checkTtl(what: string, ttl: unknown): number {
@@ -170,10 +183,11 @@ function checkTtl(what: string, ttl: unknown): number {
   return ttl;
 }
 
-const storesByKeyv = new WeakMap<Keyv, GuardedStore>();
+/** The access of values that depend on no model to a store (its state is the store's CacheStore, shared). */
+const valueStores = new WeakMap<Keyv, GuardedStore>();
 
-function guardedStoreOf(keyv: Keyv, settings: ReturnType<typeof resolveOptions>): GuardedStore {
-  let store = storesByKeyv.get(keyv);
-  if (!store) storesByKeyv.set(keyv, (store = new GuardedStore(keyv, settings.timeout, settings.onError, 'cached')));
+function valueStoreOf(keyv: Keyv, options: ResolvedOptions): GuardedStore {
+  let store = valueStores.get(keyv);
+  if (!store) valueStores.set(keyv, (store = new GuardedStore(keyv, options.timeout, options.onError, 'cached')));
   return store;
 }

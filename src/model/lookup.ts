@@ -2,8 +2,10 @@ import type { Knex } from 'knex';
 import { Model, type TransactionOrKnex } from 'objection';
 import { decodeRow } from '../core/codec.js';
 import { readRows } from '../reads/db-read.js';
-import { assertKeyValue, type KeyValue } from '../core/keys.js';
-import { assertKeyColumn, boundKnex, inScope, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { assertKeyValue } from '../core/keys.js';
+import type { KeyValue } from '../core/public-types.js';
+import { assertKeyColumn, boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { inScope } from './model-cache.js';
 import { readThrough } from '../reads/read-through.js';
 import { isTransaction } from '../config/scope.js';
 
@@ -34,8 +36,8 @@ export async function lookup<M extends Model>(
     return found.map((entry) => entry?.row as M | undefined);
   }
   const cache = inScope(settings, source);
-  const lookups = await readThrough(modelClass, cache, column, keys, source);
-  const models = lookups.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
+  const rows = await readThrough(modelClass, cache, column, keys, source);
+  const models = rows.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
   // As Objection does after a find: the model's own $afterFind, with the query context (here the knex read).
   if (modelClass.prototype.$afterFind !== Model.prototype.$afterFind) {
     const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];

@@ -1,32 +1,20 @@
 import type { Knex } from 'knex';
-import type { Model, Page, QueryBuilder } from 'objection';
+import type { Model, QueryBuilder } from 'objection';
+import { decodeRow } from '../core/codec.js';
+import { hasOperation, inherited } from '../core/internals.js';
 import { canonicalKey } from '../core/keys.js';
-import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
-import { cachedQueryRows, checkQueryCacheOptions, type QueryCacheOptions } from './query-cache.js';
-import { keyLookupOf } from '../reads/query-shape.js';
+import type { QueryCacheOptions } from '../core/public-types.js';
+import { isTransaction } from '../config/scope.js';
+import { isCachedClass, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
 import { returnAffectedIds } from '../invalidation/affected-rows.js';
 import { markOwnWrite } from '../invalidation/raw-writes.js';
+import { direct, isDirect } from '../reads/db-read.js';
+import { keyConditionOf } from '../reads/query-shape.js';
 import { readThrough } from '../reads/read-through.js';
-import { decodeRow } from '../core/codec.js';
-
-/** The query builder of cached models: Objection's (or the base model's own), plus `cache()`. */
-export interface CachedQueryBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {
-  ArrayQueryBuilderType: CachedQueryBuilder<M, M[]>;
-  SingleQueryBuilderType: CachedQueryBuilder<M, M>;
-  MaybeSingleQueryBuilderType: CachedQueryBuilder<M, M | undefined>;
-  NumberQueryBuilderType: CachedQueryBuilder<M, number>;
-  PageQueryBuilderType: CachedQueryBuilder<M, Page<M>>;
-  /**
-   * Serves this query from the cache: the rows of each SQL statement it runs (its own, and those of
-   * `withGraphFetched` relations on cached models) are cached under the statement and its bindings, and
-   * dropped by any write to a table the statement reads. Inside a transaction the query runs uncached.
-   */
-  cache(options?: QueryCacheOptions): this;
-}
+import { modelCache } from './model-cache.js';
+import { cachedQueryRows, checkQueryCacheOptions } from './query-cache.js';
 
 const OPTIONS = Symbol('objection-cache: cache() options');
-/** Set on builders the cache itself runs (fills, key reads before writes): they always ask the DB. */
-const DIRECT = Symbol('objection-cache: direct');
 /** Set on the clone that Objection's `execute` runs, once it has the cache's knex hook (and on its clones). */
 const ROUTED = Symbol('objection-cache: routed');
 /** Raised on the caller's builder while Objection's `execute` takes its working clone. */
@@ -36,7 +24,6 @@ const CACHING = Symbol('objection-cache: caching query builder');
 
 interface CacheState {
   [OPTIONS]?: QueryCacheOptions;
-  [DIRECT]?: boolean;
   [ROUTED]?: boolean;
   [EXECUTING]?: boolean;
   [CACHING]?: boolean;
@@ -44,12 +31,6 @@ interface CacheState {
 
 type AnyBuilder = QueryBuilder<Model, unknown> & CacheState;
 type BuilderClass = typeof QueryBuilder;
-
-/** Marks `builder` (a query the cache runs itself) to go to the DB whatever the model's settings. */
-export function direct<B extends object>(builder: B): B {
-  (builder as CacheState)[DIRECT] = true;
-  return builder;
-}
 
 const made = new WeakMap<BuilderClass, BuilderClass>();
 
@@ -69,7 +50,7 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
       const copy = super.clone() as this;
       // Only flags that are set are copied: an own property more on every builder costs every query.
       if (this[OPTIONS]) copy[OPTIONS] = this[OPTIONS];
-      if (this[DIRECT]) copy[DIRECT] = true;
+      if (isDirect(this)) direct(copy);
       if (this[ROUTED]) copy[ROUTED] = true; // a clone of a routed builder carries its hook already
       if (this[EXECUTING] && !this[ROUTED]) {
         const options = this[OPTIONS];
@@ -95,7 +76,7 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
      * `cache()`. (Objection's typings leave `childQueryOf` out.)
      */
     childQueryOf(parent: AnyBuilder, options?: object): this {
-      const own = Reflect.get(Parent.prototype, 'childQueryOf') as (this: unknown, parent: AnyBuilder, options?: object) => this;
+      const own = inherited<(this: unknown, parent: AnyBuilder, options?: object) => this>(Parent.prototype, 'childQueryOf');
       const child = own.call(this, parent, options);
       if (parent && parent[OPTIONS] && !this[OPTIONS]) this[OPTIONS] = parent[OPTIONS];
       return child;
@@ -109,12 +90,12 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
     subqueryOf(parent: AnyBuilder): this {
       const modelClass = this.modelClass();
       if (isCachedClass(modelClass)) modelSettings(modelClass);
-      const own = Reflect.get(Parent.prototype, 'subqueryOf') as (this: unknown, parent: AnyBuilder) => this;
+      const own = inherited<(this: unknown, parent: AnyBuilder) => this>(Parent.prototype, 'subqueryOf');
       return own.call(this, parent);
     }
 
     override async execute(): Promise<unknown> {
-      if (this[ROUTED] || this[DIRECT] || (this.isFind() && inTransaction(this))) return super.execute();
+      if (this[ROUTED] || isDirect(this) || (this.isFind() && inTransaction(this))) return super.execute();
       // Objection's execute() runs on a clone that it takes before its first await. While the flag is up, clone()
       // gives that clone the cache's knex hook, so the caller's builder stays as it was and no second clone is made.
       this[EXECUTING] = true;
@@ -127,7 +108,7 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
 
     override async resultSize(): Promise<number> {
       const options = this[OPTIONS];
-      if (!options || this[DIRECT] || inTransaction(this)) return super.resultSize();
+      if (!options || isDirect(this) || inTransaction(this)) return super.resultSize();
       // Objection's own resultSize, with the count query's rows read through the cache.
       const knex = this.knex();
       const builder = this.clone().clear(/orderBy|offset|limit/) as unknown as { toKnexQuery(into: Knex.QueryBuilder): Knex.QueryBuilder };
@@ -161,7 +142,7 @@ export function adoptQueryBuilder(modelClass: typeof Model): void {
 
 function inTransaction(builder: AnyBuilder): boolean {
   try {
-    return Boolean((builder.knex() as Knex & { isTransaction?: boolean }).isTransaction);
+    return isTransaction(builder.knex());
   } catch {
     return false; // no knex bound: Objection reports that when the query runs
   }
@@ -192,10 +173,10 @@ async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, option
   const knex = builder.knex();
   if (modelClass.cacheQueries === true || isRelationFind(builder)) {
     const cache = modelCache(modelClass, knex);
-    const lookup = keyLookupOf(knexBuilder, tableOf(modelClass), cache.keyColumnNames);
-    if (lookup) {
-      const values = [...new Map(lookup.values.map((value) => [canonicalKey(value), value])).values()];
-      const rows = await readThrough(modelClass, cache, cache.propertyOf(lookup.column), values, knex);
+    const condition = keyConditionOf(knexBuilder, tableOf(modelClass), cache.keyColumnNames);
+    if (condition) {
+      const values = [...new Map(condition.values.map((value) => [canonicalKey(value), value])).values()];
+      const rows = await readThrough(modelClass, cache, cache.propertyOf(condition.column), values, knex);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
     }
   }
@@ -205,7 +186,5 @@ async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, option
 
 /** A query Objection runs for a relation (`$relatedQuery`, or a relation's part of `withGraphFetched`). */
 function isRelationFind(builder: AnyBuilder): boolean {
-  // Objection's `has` takes an operation predicate too; its typings list only names and patterns.
-  const has = builder.has as unknown as (selector: (operation: { name?: string; relation?: unknown }) => boolean) => boolean;
-  return has.call(builder, (op) => op.name === 'find' && op.relation !== undefined && op.relation !== null);
+  return hasOperation(builder, (op) => op.name === 'find' && op.relation !== undefined && op.relation !== null);
 }

@@ -2,22 +2,13 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
 import { queryKey } from '../core/keys.js';
+import type { QueryCacheOptions } from '../core/public-types.js';
 import { isMilliseconds } from '../config/options.js';
-import { isCachedClass, modelCache, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
+import { isCachedClass, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
 import { tablesOf } from '../reads/query-shape.js';
-import { dependencyKeys } from '../store/table-registry.js';
-import { versionedRead, type ValueCodec } from '../reads/stamped-read.js';
-
-/** Options of `query().cache()`. */
-export interface QueryCacheOptions {
-  /** Lifetime of the cached rows in ms; 0 keeps them until a write invalidates them. Default: the model's `ttl`. */
-  readonly ttl?: number;
-  /**
-   * Tables the query reads that its SQL does not show (named inside `raw()` SQL): cached model classes or table
-   * names. Their writes invalidate the result too.
-   */
-  readonly dependsOn?: readonly (typeof Model | string)[];
-}
+import { stampedRead, type ValueCodec } from '../reads/stamped-read.js';
+import { modelCache } from './model-cache.js';
+import { dependencyKeys } from './table-dependencies.js';
 
 /** Checks `cache()` options before any I/O; a TypeError names the model and the option. */
 export function checkQueryCacheOptions(modelName: string, options: unknown): QueryCacheOptions {
@@ -71,7 +62,7 @@ export function cachedQueryRows(
   const { sql, bindings } = knexBuilder.toSQL();
   const tables = [...tablesOf(knexBuilder), ...tablesNamed(options.dependsOn)];
   const deps = dependencyKeys(modelClass, cache, tables, `${modelClass.name}.query().cache()`);
-  return versionedRead(
+  return stampedRead(
     cache.store,
     { key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json), deps, ttl: options.ttl ?? cache.ttl, tokenTtl: cache.tokenTtl },
     fromDb,

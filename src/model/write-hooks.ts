@@ -1,20 +1,20 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
-import { columnKeys, rowKeys } from '../invalidation/flush.js';
-import { affectedIds } from '../invalidation/affected-rows.js';
-import { WHERE_IN_CHUNK } from '../reads/db-read.js';
-import { flushColumns } from '../store/table-columns.js';
+import { hookBuilderOf, operationArgs, queryPropsOf } from '../core/internals.js';
 import { rowKeyValue } from '../core/keys.js';
-import { boundKnex, modelCache, type CachedClass, type ModelCache } from '../config/settings.js';
-import { direct } from './query-builder.js';
+import { boundKnex, type CachedClass, type ModelCache } from '../config/settings.js';
+import { affectedIds } from '../invalidation/affected-rows.js';
+import { columnKeys, rowKeys } from '../invalidation/flush.js';
 import { flushAfterCommit } from '../invalidation/transaction-flush.js';
+import { direct, WHERE_IN_CHUNK } from '../reads/db-read.js';
+import { modelCache } from './model-cache.js';
 
 /**
  * Invalidation rides on Objection's static query hooks, which run for every query-builder write: instance
  * `$query()` writes, `patch`/`update`/`delete` with any `where`, `*ById`, `*AndFetch*`, graph inserts and
  * upserts, and the patches that `relate`/`unrelate` issue. Before an update or delete one SELECT reads the key
  * columns of the rows it will touch (old values); after it, those keys, the new values of any key column the
- * write set and the table's version (which invalidates cached queries) are flushed in one store call, or after
+ * write set and the table's token (which invalidates cached queries) are flushed in one store call, or after
  * the outermost commit inside a transaction. Keys are those of the database the write runs on (its cache scope).
  */
 
@@ -33,13 +33,9 @@ interface BeforeState {
 /** Old keys read before a write, by the query builder that runs it (hook arguments differ before and after). */
 const before = new WeakMap<object, BeforeState>();
 
-/** The builder behind hook arguments. Objection keeps it under a symbol; it is the one key shared by both hooks. */
+/** The builder behind hook arguments: the one object shared by a write's before and after hooks. */
 function builderOf(args: HookArgs): QueryBuilder<Model> {
-  for (const symbol of Object.getOwnPropertySymbols(args)) {
-    const value = (args as unknown as Record<symbol, unknown>)[symbol];
-    if (value && typeof value === 'object') return value as QueryBuilder<Model>;
-  }
-  throw new Error('objection-cache: Objection hook arguments carry no query builder; this Objection version is not supported');
+  return hookBuilderOf<QueryBuilder<Model>>(args);
 }
 
 function transactionOf(args: HookArgs): Knex | undefined {
@@ -58,11 +54,11 @@ function knexOf(modelClass: CachedClass, args: HookArgs): Knex {
 export async function beforeChange(modelClass: CachedClass, args: HookArgs): Promise<void> {
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
-  // Objection moves raw(), ref() and subquery values out of the model into a hidden `$$queryProps` object.
-  const expressions = (patch['$$queryProps'] ?? {}) as Record<string, unknown>;
+  // raw(), ref() and subquery values, which Objection keeps apart from the model's own
+  const expressions = queryPropsOf(patch);
   const newKeys: string[] = [];
   let newValuesUnknown = false;
-  const columns = flushColumns(cache);
+  const columns = cache.catalog.keyColumns;
   for (const column of columns) {
     const value = patch[column] ?? expressions[column];
     if (value === undefined || value === null) continue;
@@ -97,7 +93,7 @@ export async function afterUpdate(modelClass: CachedClass, args: HookArgs): Prom
   const phantoms = hasPhantoms(state, args);
   if (state.ids.length === 0 && !phantoms) return;
   await afterWrite(cache, args, 'afterUpdate', async () => {
-    const keys = [...state.keys, ...state.newKeys, cache.versionKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])];
+    const keys = [...state.keys, ...state.newKeys, cache.tableTokenKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])];
     // (concatenated, not pushed as arguments: a bulk write's keys can outnumber the arguments a call may take)
     return state.newValuesUnknown ? keys.concat(await currentKeys(modelClass, cache, state.ids, transactionOf(args))) : keys;
   });
@@ -114,7 +110,7 @@ async function afterWrite(cache: ModelCache, args: HookArgs, hook: string, colle
     keys = await collect();
   } catch (error) {
     cache.store.reportFailure(error, hook);
-    keys = [cache.generationKey, cache.versionKey];
+    keys = [cache.generationKey, cache.tableTokenKey];
   }
   await flushAfterCommit(transactionOf(args), cache.store, keys);
 }
@@ -127,7 +123,7 @@ export async function afterDelete(modelClass: CachedClass, args: HookArgs): Prom
   if (state.keys.length === 0 && !phantoms) return;
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   // a row the key SELECT did not read has unknown old keys: the model's generation goes too
-  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.versionKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])]);
+  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.tableTokenKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])]);
 }
 
 /** True when the write touched a row its key SELECT had not read (affected-rows.ts; PostgreSQL only). */
@@ -157,7 +153,7 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
   // The rows the upsert may rewrite: those matching an item on the conflict columns (a unique column that need
   // not be a cache key) or on any cache key. Their old keys are flushed with the new ones.
   const items = args.inputItems as unknown as Record<string, unknown>[];
-  const columns = flushColumns(cache);
+  const columns = cache.catalog.keyColumns;
   // items hold properties, `onConflict` names columns: matched as properties, written as columns
   const conflicting = conflict.map(cache.propertyOf);
   const singles = [...new Set([...columns, ...(conflicting.length === 1 ? conflicting : [])])];
@@ -189,8 +185,7 @@ const UPSERT_CHUNK = 1000;
  * (or a raw() target the cache cannot read).
  */
 function conflictColumns(builder: QueryBuilder<Model>): string[] | undefined {
-  const operation = (builder as unknown as { findOperation(name: string): { args?: unknown[] } | null }).findOperation('onConflict');
-  const target = operation?.args?.[0];
+  const target = operationArgs(builder, 'onConflict')?.[0];
   const columns = typeof target === 'string' ? [target] : Array.isArray(target) ? target : undefined;
   return columns && columns.length > 0 && columns.every((column) => typeof column === 'string') ? (columns as string[]) : undefined;
 }
@@ -201,7 +196,7 @@ export async function afterInsert(modelClass: CachedClass, args: HookArgs): Prom
   const rows = [...(args.result as unknown as object[]), ...(args.inputItems as unknown as object[])];
   const keys = rows.flatMap((row) => (row && typeof row === 'object' ? rowKeys(cache, row) : []));
   const upserted = before.get(builderOf(args))?.keys ?? [];
-  if (rows.length > 0) upserted.push(cache.versionKey, ...cache.cascadeKeys);
+  if (rows.length > 0) upserted.push(cache.tableTokenKey, ...cache.cascadeKeys);
   await flushAfterCommit(transactionOf(args), cache.store, keys.concat(upserted));
 }
 
@@ -210,7 +205,7 @@ async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unkn
   let keys: string[] = [];
   for (let i = 0; i < ids.length; i += WHERE_IN_CHUNK) {
     const chunk = ids.slice(i, i + WHERE_IN_CHUNK) as string[];
-    const rows = (await direct(modelClass.query(trx)).select(flushColumns(cache).map(cache.columnOf)).whereIn(cache.idColumn, chunk)) as unknown as Model[];
+    const rows = (await direct(modelClass.query(trx)).select(cache.catalog.keyColumns.map(cache.columnOf)).whereIn(cache.idColumn, chunk)) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
   return keys;

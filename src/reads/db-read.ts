@@ -1,6 +1,20 @@
 import type { Model, TransactionOrKnex } from 'objection';
-import { canonicalKey, isCacheableMiss, rowKeyValue, type KeyValue } from '../core/keys.js';
-import { direct } from '../model/query-builder.js';
+import { canonicalKey, isCacheableMiss, rowKeyValue } from '../core/keys.js';
+import type { KeyValue } from '../core/public-types.js';
+
+/** Set on builders the cache runs itself (fills, key reads before writes): they always ask the DB. */
+const DIRECT = Symbol('objection-cache: direct');
+
+/** Marks `builder` (a query the cache runs itself) to go to the DB whatever the model's settings. */
+export function direct<B extends object>(builder: B): B {
+  (builder as { [DIRECT]?: boolean })[DIRECT] = true;
+  return builder;
+}
+
+/** True for a builder marked by `direct` (and its clones: model/query-builder.ts copies the mark). */
+export function isDirect(builder: object): boolean {
+  return (builder as { [DIRECT]?: boolean })[DIRECT] === true;
+}
 
 /** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
 export const WHERE_IN_CHUNK = 30_000;

@@ -1,36 +1,13 @@
 import type { Knex } from 'knex';
-import { rowKeyValue, type KeyValue } from '../core/keys.js';
+import { isKnexRaw, knexBuilderState, type KnexBuilderState } from '../core/internals.js';
+import { rowKeyValue } from '../core/keys.js';
+import type { KeyValue } from '../core/public-types.js';
 
 /**
- * What a built knex query reads, learnt from knex's builder state (`_single`, `_statements`): knex keeps no
- * public description of a query. Both functions are conservative: what they do not recognise makes the query
- * run uncached (keyLookupOf) or is reported (tablesOf), never guessed.
+ * What a built knex query reads, learnt from knex's builder state (core/internals.ts `knexBuilderState`): knex
+ * keeps no public description of a query. Both functions are conservative: what they do not recognise makes the query
+ * run uncached (keyConditionOf) or is reported (tablesOf), never guessed.
  */
-
-interface Statement {
-  readonly grouping?: string;
-  readonly type?: string;
-  readonly joinType?: string;
-  readonly table?: unknown;
-  readonly column?: unknown;
-  readonly operator?: unknown;
-  readonly value?: unknown;
-  readonly not?: boolean;
-  /** The name a `with` clause gives its query. */
-  readonly alias?: unknown;
-}
-
-interface BuilderState {
-  readonly _method?: string;
-  readonly _single: Record<string, unknown>;
-  readonly _statements: readonly Statement[];
-  readonly client: { queryBuilder(): Knex.QueryBuilder; raw?: unknown };
-}
-
-function stateOf(builder: unknown): BuilderState | undefined {
-  const state = builder as Partial<BuilderState> | null;
-  return state && typeof state === 'object' && state._single && Array.isArray(state._statements) ? (state as BuilderState) : undefined;
-}
 
 /** `posts`, `posts as p` → `posts`. */
 function tableName(spec: string): string {
@@ -44,7 +21,7 @@ function tableName(spec: string): string {
  */
 export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
   const tables = new Set<string>();
-  const visit = (value: unknown, depth: number, client: BuilderState['client']): void => {
+  const visit = (value: unknown, depth: number, client: KnexBuilderState['client']): void => {
     if (depth > 32 || value === null || value === undefined) return;
     if (typeof value === 'string') return;
     if (Array.isArray(value)) {
@@ -58,14 +35,14 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
       return;
     }
     if (typeof value !== 'object') return;
-    if (isRaw(value)) {
+    if (isKnexRaw(value)) {
       visit((value as { bindings?: unknown }).bindings, depth + 1, client);
       return;
     }
     // an Objection query builder used as a subquery, if one ever reaches knex unconverted
     const toKnex = (value as { toKnexQuery?: unknown }).toKnexQuery;
     if (typeof toKnex === 'function') walk(toKnex.call(value), depth + 1);
-    else if (stateOf(value)) walk(value, depth + 1);
+    else if (knexBuilderState(value)) walk(value, depth + 1);
   };
   // Names a `with` clause gives its queries (common table expressions): read as tables, they are no table, and
   // the tables their queries read are walked with the with clause. Visible in the builder that declares them and
@@ -74,15 +51,15 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
   const add = (name: string): void => {
     if (!ctes.has(name)) tables.add(name);
   };
-  const from = (spec: unknown, depth: number, client: BuilderState['client']): void => {
+  const from = (spec: unknown, depth: number, client: KnexBuilderState['client']): void => {
     if (typeof spec === 'string') add(tableName(spec));
-    else if (spec && typeof spec === 'object' && !isRaw(spec) && !stateOf(spec)) {
+    else if (spec && typeof spec === 'object' && !isKnexRaw(spec) && !knexBuilderState(spec)) {
       // knex's `{ alias: 'table' }` form
       for (const name of Object.values(spec)) if (typeof name === 'string') add(tableName(name));
     } else visit(spec, depth, client);
   };
   const walk = (builder: unknown, depth: number): void => {
-    const state = stateOf(builder);
+    const state = knexBuilderState(builder);
     if (!state) return;
     const outer = ctes;
     const own = state._statements.flatMap((statement) => (statement.grouping === 'with' && typeof statement.alias === 'string' ? [tableName(statement.alias)] : []));
@@ -102,32 +79,28 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
   return tables;
 }
 
-function isRaw(value: object): boolean {
-  return value.constructor?.name === 'Raw' && typeof (value as { sql?: unknown }).sql === 'string';
-}
-
 /** A query that only looks rows up by one key column: `where col = v` or `where col in (…)`, all columns. */
-export interface KeyLookup {
+export interface KeyCondition {
   readonly column: string;
   readonly values: readonly KeyValue[];
 }
 
 /**
- * The key lookup `builder` is, if it is exactly one: `select table.* from table where col = ?` (findById,
+ * The key condition `builder` is, if it is exactly one: `select table.* from table where col = ?` (findById,
  * findOne, a belongs-to-one relation) or `… where col in (…)` (a belongs-to-one relation of many rows), on one of
  * `keyColumns`, with values the cache can key on, and nothing else (no other condition, join, order, limit
  * beyond one, lock or column list).
  */
-export function keyLookupOf(builder: Knex.QueryBuilder, table: string, keyColumns: readonly string[]): KeyLookup | undefined {
-  const state = stateOf(builder);
+export function keyConditionOf(builder: Knex.QueryBuilder, table: string, keyColumns: readonly string[]): KeyCondition | undefined {
+  const state = knexBuilderState(builder);
   if (!state || (state._method !== undefined && state._method !== 'select')) return undefined;
   for (const [name, value] of Object.entries(state._single)) {
     if (name === 'table' ? value !== table : name === 'only' ? value !== false : name !== 'limit') return undefined;
   }
-  let lookup: KeyLookup | undefined;
+  let condition: KeyCondition | undefined;
   for (const statement of state._statements) {
     if (statement.grouping === 'columns' && statement.type === undefined && isAllColumns(statement.value, table)) continue;
-    if (statement.grouping !== 'where' || lookup || statement.not) return undefined;
+    if (statement.grouping !== 'where' || condition || statement.not) return undefined;
     const column = columnOf(statement.column, table);
     if (column === undefined || !keyColumns.includes(column)) return undefined;
     let raw: readonly unknown[];
@@ -140,12 +113,12 @@ export function keyLookupOf(builder: Knex.QueryBuilder, table: string, keyColumn
       if (value === undefined) return undefined;
       values.push(value);
     }
-    lookup = { column, values };
+    condition = { column, values };
   }
-  if (!lookup) return undefined;
+  if (!condition) return undefined;
   const limit = state._single['limit'];
-  if (limit !== undefined && !(typeof limit === 'number' && limit >= lookup.values.length)) return undefined;
-  return lookup;
+  if (limit !== undefined && !(typeof limit === 'number' && limit >= condition.values.length)) return undefined;
+  return condition;
 }
 
 function isAllColumns(value: unknown, table: string): boolean {
@@ -155,7 +128,7 @@ function isAllColumns(value: unknown, table: string): boolean {
 /** `col`, `table.col`, or Objection's `raw('??', 'table.col')`, as a column of `table`. */
 function columnOf(column: unknown, table: string): string | undefined {
   let name = column;
-  if (column && typeof column === 'object' && isRaw(column)) {
+  if (column && typeof column === 'object' && isKnexRaw(column)) {
     const { sql, bindings } = column as { sql: string; bindings?: unknown[] };
     if (sql !== '??' || bindings?.length !== 1) return undefined;
     name = bindings[0];

@@ -1,11 +1,11 @@
-import type Keyv from 'keyv';
 import { decodeRecord, encodeRecord, type EncodedRow } from '../core/codec.js';
-import type { GuardedStore, StoreEntry } from '../store/guarded-store.js';
-import { asToken, newToken } from './read-through.js';
+import { asToken, newToken } from '../core/tokens.js';
+import { STORE_DOWN, type GuardedStore, type StoreEntry } from '../store/guarded-store.js';
+import type { Computation } from '../store/in-flight.js';
 
 /**
- * Read-through for values that depend on version tokens rather than on one row: cached query results (which
- * depend on the versions of the tables they read) and `cached()` values (tables, or single rows' guards).
+ * Read-through for values stamped with the tokens they depend on rather than with one row's: cached query results
+ * (which depend on the tokens of the tables they read) and `cached()` values (tables, or single rows' guards).
  *
  * The race guard is the natural-key cache's: the value is stamped with the tokens as they stood before it was
  * computed, missing tokens are created before that, and every write deletes the tokens it invalidates. A value
@@ -14,7 +14,7 @@ import { asToken, newToken } from './read-through.js';
  */
 
 /** Where a value lives and what invalidates it. */
-export interface VersionedEntry {
+export interface StampedEntry {
   readonly key: string;
   /** Token keys; deleting any of them invalidates the value. Sorted, so the stamp is the same in every process. */
   readonly deps: readonly string[];
@@ -34,38 +34,12 @@ export interface ValueCodec<T> {
 type Outcome = EncodedRow | null | typeof UNCACHEABLE;
 const UNCACHEABLE = Symbol('uncacheable');
 
-interface Flight {
-  readonly deps: readonly string[];
-  readonly outcome: Promise<Outcome>;
-}
-
-/** Computations under way, per store, by value key: later callers for the same key join them (single flight). */
-const flightsByStore = new WeakMap<Keyv, Map<string, Flight>>();
-
-function flightsOf(keyv: Keyv): Map<string, Flight> {
-  let flights = flightsByStore.get(keyv);
-  if (!flights) flightsByStore.set(keyv, (flights = new Map()));
-  return flights;
-}
-
-/**
- * Lets go of every computation under way that depends on one of `deleted` (or whose key is one of them), so
- * that no caller starting after a write joins a computation that read before it.
- */
-export function detachVersionedFlights(keyv: Keyv, deleted: ReadonlySet<string>): void {
-  const flights = flightsByStore.get(keyv);
-  if (!flights || flights.size === 0) return;
-  for (const [key, flight] of flights) {
-    if (deleted.has(key) || flight.deps.some((dep) => deleted.has(dep))) flights.delete(key);
-  }
-}
-
 /** The value of `entry`: from the store when its stamp is current, else computed by `load` and stored. */
-export async function versionedRead<T>(store: GuardedStore, entry: VersionedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<T> {
-  const flights = flightsOf(store.keyv);
-  const joined = flights.get(entry.key);
+export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<T> {
+  const computations = store.state.inFlight.computations;
+  const joined = computations.get(entry.key);
   if (joined) {
-    const outcome = await joined.outcome;
+    const outcome = (await joined.outcome) as Outcome;
     return outcome === UNCACHEABLE ? load() : codec.decode(outcome);
   }
   let loaded: { value: T } | undefined;
@@ -74,10 +48,10 @@ export async function versionedRead<T>(store: GuardedStore, entry: VersionedEntr
     loaded = { value };
     return value;
   }, codec);
-  const flight: Flight = { deps: entry.deps, outcome };
-  flights.set(entry.key, flight);
+  const computation: Computation = { deps: entry.deps, outcome };
+  computations.set(entry.key, computation);
   const land = () => {
-    if (flights.get(entry.key) === flight) flights.delete(entry.key);
+    if (computations.get(entry.key) === computation) computations.delete(entry.key);
   };
   outcome.then(land, land);
   const result = await outcome;
@@ -85,22 +59,22 @@ export async function versionedRead<T>(store: GuardedStore, entry: VersionedEntr
   return result === UNCACHEABLE ? load() : codec.decode(result);
 }
 
-async function readOrLoad<T>(store: GuardedStore, entry: VersionedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<Outcome> {
+async function readOrLoad<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<Outcome> {
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store: its entries cannot be trusted.
     await load();
     return UNCACHEABLE;
   }
   const raw = await store.getMany([...entry.deps, entry.key]);
-  const tokens = entry.deps.map((_, i) => asToken(raw?.[i]));
-  const record = decodeRecord(raw?.[entry.deps.length]);
-  if (record && record.guard === STAMPED && tokens.every((token) => token !== undefined) && record.generation === stamp(tokens)) {
-    return record.row;
-  }
-  if (raw === undefined) {
+  if (raw === STORE_DOWN) {
     // The store is down: compute, and store nothing.
     await load();
     return UNCACHEABLE;
+  }
+  const tokens = entry.deps.map((_, i) => asToken(raw[i]));
+  const record = decodeRecord(raw[entry.deps.length]);
+  if (record && record.guard === STAMPED && tokens.every((token) => token !== undefined) && record.generation === stamp(tokens)) {
+    return record.row;
   }
   const created: StoreEntry[] = [];
   const current = tokens.map((token, i) => {
@@ -123,7 +97,7 @@ async function readOrLoad<T>(store: GuardedStore, entry: VersionedEntry, load: (
 }
 
 /** Tokens must outlive the values stamped with them; 0 (no expiry) wins either way. */
-function outliving(entry: VersionedEntry): number {
+function outliving(entry: StampedEntry): number {
   return entry.ttl === 0 || entry.tokenTtl === 0 ? 0 : Math.max(entry.tokenTtl, 2 * entry.ttl);
 }
 

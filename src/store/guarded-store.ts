@@ -1,7 +1,8 @@
 import type Keyv from 'keyv';
-import { LocalMap, ownMapOf } from './memory-store.js';
-import type { CacheErrorHandler } from '../config/options.js';
-import { redisUnlink, type Unlink } from './redis-unlink.js';
+import { STORE_CHECK_KEY } from '../core/keys.js';
+import type { CacheErrorHandler } from '../core/public-types.js';
+import { CacheStore, report } from './cache-store.js';
+import type { LocalMap } from './memory-store.js';
 
 export interface StoreEntry {
   readonly key: string;
@@ -10,110 +11,60 @@ export interface StoreEntry {
   readonly ttl?: number;
 }
 
-/** Flushes that did not reach the store are kept (up to this many keys) and sent again. */
-export const MAX_PENDING_KEYS = 100_000;
-/** After a failure the store is checked again in the background: first after this long, then twice as long… */
-const RETRY_FIRST_MS = 100;
-/** …up to this: at worst the cache stays bypassed this long after the store is back. */
-const RETRY_MAX_MS = 1_000;
-/** What the background check reads when the failed call named no key. */
-const CHECK_KEY = 'objection-cache:check';
+/** What a read answers when the store failed, timed out or its breaker is open: the DB answers instead. */
+export const STORE_DOWN = Symbol('objection-cache: store down');
+export type StoreDown = typeof STORE_DOWN;
+
+const TIMED_OUT = Symbol('timed out');
+
+interface CallOptions {
+  /** The background check: the one call that goes through an open breaker. */
+  readonly throughOpen?: boolean;
+  /** Failures are not reported (the failure that opened the breaker was; an outage would repeat it). */
+  readonly quiet?: boolean;
+  /** One of the call's keys, for the background check to read. */
+  readonly key?: string | undefined;
+}
 
 /**
- * What one Keyv has been through, shared by every model that uses it. Keyv and its adapters mostly report
- * failures as `error` events and answer as if the key were absent; counting those events tells a failed call
- * from an empty answer. A flush that failed is kept in `pending` and sent again; until it lands, this process
- * reads from the DB only, so it never serves an entry it could not invalidate.
+ * One model's access to a store (its state is the Keyv's `CacheStore`): every call under the model's time limit,
+ * its failures reported to the model's `onError`. No store failure reaches the caller: reads answer STORE_DOWN
+ * (the cache steps aside and the DB answers), writes answer `false`.
  *
- * A failed call opens the breaker: from then on calls fail at once (the DB answers) instead of each waiting out
- * the timeout, and a timer checks the store in the background with backoff. The first check that gets through
- * delivers the pending flushes and closes the breaker.
- */
-class StoreHealth {
-  errors = 0;
-  readonly pending = new Set<string>();
-  /** Generation and table version keys to delete instead, once `pending` overflowed: a flushAll of those models. */
-  readonly pendingGenerations = new Set<string>();
-  retryTimer: NodeJS.Timeout | undefined;
-  retryDelay = RETRY_FIRST_MS;
-  draining: Promise<boolean> | undefined;
-  /** A call failed and no background check has got through since: calls fail at once. */
-  open = false;
-  /**
-   * A key of the call that failed, for the check to read: on a Redis Cluster it lives on the node that failed,
-   * so a check never passes on a healthy node while another is down.
-   */
-  checkKey = CHECK_KEY;
-  /** A background check is under way: there is only ever one. */
-  checking = false;
-  /**
-   * The app disconnected the Keyv: no background checks or retries (they would connect it again) until the app
-   * makes a call of its own.
-   */
-  disconnected = false;
-
-  get degraded(): boolean {
-    return this.pending.size > 0 || this.pendingGenerations.size > 0;
-  }
-}
-
-const healthByKeyv = new WeakMap<Keyv, StoreHealth>();
-
-function healthOf(keyv: Keyv, onError: CacheErrorHandler): StoreHealth {
-  let health = healthByKeyv.get(keyv);
-  if (!health) {
-    const created = (health = new StoreHealth());
-    healthByKeyv.set(keyv, created);
-    keyv.on('error', (error: unknown) => {
-      created.errors++;
-      report(onError, error, 'store');
-    });
-    keyv.on('disconnect', () => {
-      created.disconnected = true;
-      created.open = false; // the app's next call tries the store itself
-      clearTimeout(created.retryTimer);
-      created.retryTimer = undefined;
-    });
-  }
-  return health;
-}
-
-function report(onError: CacheErrorHandler, error: unknown, operation: string, model?: string): void {
-  try {
-    onError(error, model === undefined ? { operation } : { operation, model });
-  } catch {
-    // A throwing error handler must not turn a good DB read into an error either.
-  }
-}
-
-/**
- * A Keyv behind a time limit and an error report. No store failure reaches the caller: reads answer
- * `undefined` (the cache steps aside and the DB answers), writes answer `false`, and `onError` hears of each.
+ * A flush that failed is kept in the store's pending flushes and sent again; until it lands, this process reads
+ * from the DB only, so it never serves an entry it could not invalidate. A failure opens the breaker; the
+ * background check that gets through delivers the pending flushes, and a call that succeeds closes it.
  */
 export class GuardedStore {
-  readonly keyv: Keyv;
+  readonly state: CacheStore;
   private readonly timeout: number;
   private readonly onError: CacheErrorHandler;
   private readonly model: string;
-  private readonly health: StoreHealth;
-  /** Set for a store made by `createMemoryStore`: read and written directly, synchronously, and never failing. */
-  readonly local: LocalMap | undefined;
-  private readonly unlink: Unlink | undefined;
 
   constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string) {
-    this.keyv = keyv;
+    this.state = CacheStore.of(keyv, onError);
     this.timeout = timeout;
     this.onError = onError;
     this.model = model;
-    this.health = healthOf(keyv, onError);
-    const map = ownMapOf(keyv);
-    this.local = map && new LocalMap(map);
-    this.unlink = redisUnlink(keyv);
+  }
+
+  get keyv(): Keyv {
+    return this.state.keyv;
+  }
+
+  /** Set for a store made by `createMemoryStore` (see CacheStore). */
+  get local(): LocalMap | undefined {
+    return this.state.local;
   }
 
   /** True after the app disconnected the Keyv, until its next call: nothing else may connect it again. */
   get closed(): boolean {
-    return this.health.disconnected;
+    return this.state.breaker.isSuspended;
+  }
+
+  /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
+  get degraded(): boolean {
+    return this.state.degraded;
   }
 
   /** Reports a failure of the cache's own work (not a store call) the way store failures are: to `onError`. */
@@ -121,207 +72,145 @@ export class GuardedStore {
     report(this.onError, error, operation, this.model);
   }
 
-  /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
-  get degraded(): boolean {
-    return this.health.degraded;
-  }
-
   /**
    * Tries the pending flushes once more (unless the breaker is open: then the background check does); true
    * when none is left and the cache may be used again.
    */
   recover(): Promise<boolean> {
-    return this.drain();
+    return this.deliverPending();
   }
 
-  /** One batched read; `undefined` when the store failed. */
-  async getMany(keys: readonly string[]): Promise<readonly unknown[] | undefined> {
-    if (this.local) return this.local.peek(keys);
-    const values = await this.guard('getMany', () => this.keyv.getMany([...keys]), { key: keys[0] });
-    return values === FAILED ? undefined : values;
+  /** One batched read. */
+  async getMany(keys: readonly string[]): Promise<readonly unknown[] | StoreDown> {
+    if (this.state.local) return this.state.local.peek(keys);
+    return this.call('getMany', () => this.state.keyv.getMany([...keys]), { key: keys[0] });
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
-    if (this.local) {
-      this.local.setMany(entries);
+    if (this.state.local) {
+      this.state.local.setMany(entries);
       return true;
     }
-    const written = await this.guard(
-      'setMany',
-      () => this.keyv.setMany(entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }))),
-      { key: entries[0]?.key },
-    );
-    return written !== FAILED;
+    const keyvEntries = entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }));
+    return (await this.call('setMany', () => this.state.keyv.setMany(keyvEntries), { key: entries[0]?.key })) !== STORE_DOWN;
   }
 
   /**
-   * Deletes `keys` in one call. A failure keeps them pending and schedules another try; it never throws. While
-   * earlier flushes are pending, these join them and all go in one call.
+   * Deletes entry and guard keys in one call. A failure keeps them pending and schedules another try; it never
+   * throws. While earlier flushes are pending, these join them and all go in one call.
    */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     if (keys.length === 0) return true;
-    return this.removeOrKeep('deleteMany', keys, this.health.pending);
+    return this.deleteOrKeep('deleteMany', keys, (pending) => pending.addKeys(keys));
   }
 
   /**
-   * Deletes a model's generation token and table version (a flushAll), in one call; a failure keeps them
-   * pending like a flush, where no overflow of single keys can drop them.
+   * Deletes generation and table tokens (a flushAll) in one call; a failure keeps them pending like a flush,
+   * where no overflow of single keys can drop them.
    */
-  async delete(...keys: string[]): Promise<boolean> {
-    return this.removeOrKeep('delete', keys, this.health.pendingGenerations);
+  async deleteTokens(keys: readonly string[]): Promise<boolean> {
+    return this.deleteOrKeep('delete', keys, (pending) => pending.addTokens(keys));
   }
 
-  /** Deletes `keys` now; when that fails (or earlier flushes are pending), keeps them in `pending` and drains. */
-  private async removeOrKeep(operation: string, keys: readonly string[], pending: Set<string>): Promise<boolean> {
-    if (this.local) {
-      this.local.deleteMany(keys);
+  /** Deletes `keys` now; when that fails (or earlier flushes are pending), keeps them pending and delivers. */
+  private async deleteOrKeep(operation: string, keys: readonly string[], keep: (pending: CacheStore['pendingFlushes']) => void): Promise<boolean> {
+    const state = this.state;
+    if (state.local) {
+      state.local.deleteMany(keys);
       return true;
     }
-    if (!this.health.degraded) {
-      if ((await this.guard(operation, () => this.remove(keys), { key: keys[0] })) !== FAILED) return true;
-    }
-    for (const key of keys) pending.add(key);
-    this.capPending();
-    if (this.health.open) {
+    if (!state.degraded && (await this.call(operation, () => this.remove(keys), { key: keys[0] })) !== STORE_DOWN) return true;
+    keep(state.pendingFlushes);
+    if (state.breaker.isOpen) {
       // Other processes may still serve entries this write made stale: check the store now rather than when the
       // backoff timer says, so that after a passing blip the flush lands within a round trip.
-      this.checkNow();
+      if (!state.checking) state.breaker.checkNow(this.check);
       return false;
     }
-    return this.drain();
+    return this.deliverPending();
   }
 
   /**
-   * Sends every pending deletion in one call (and again for any that arrived meanwhile); one drain at a time,
-   * later callers wait for it and go again. `check`: sent by the background check, through an open breaker.
+   * Sends every pending deletion in one call (and again for any that arrived meanwhile); one delivery at a time,
+   * later callers wait for it and go again. `throughOpen`: sent by the background check.
    */
-  private async drain(check = false): Promise<boolean> {
-    const health = this.health;
-    while (health.draining) await health.draining;
-    while (health.degraded) {
-      const keys = [...health.pending, ...health.pendingGenerations];
-      const attempt = this.guard('deleteMany', () => this.remove(keys), { throughOpen: check, key: keys[0] }).then((result) => result !== FAILED);
-      health.draining = attempt;
+  private async deliverPending(throughOpen = false): Promise<boolean> {
+    const pending = this.state.pendingFlushes;
+    while (pending.delivery) await pending.delivery;
+    while (!pending.isEmpty) {
+      const keys = pending.all();
+      const attempt = this.call('deleteMany', () => this.remove(keys), { throughOpen, key: keys[0] }).then((result) => result !== STORE_DOWN);
+      pending.delivery = attempt;
       const delivered = await attempt;
-      health.draining = undefined;
+      pending.delivery = undefined;
       if (!delivered) {
-        this.scheduleRetry();
+        this.state.breaker.scheduleCheck(this.check);
         return false;
       }
-      for (const key of keys) {
-        health.pending.delete(key);
-        health.pendingGenerations.delete(key);
-      }
+      pending.delivered(keys);
     }
-    if (!health.open && health.retryTimer) {
-      clearTimeout(health.retryTimer);
-      health.retryTimer = undefined;
-    }
+    if (!this.state.breaker.isOpen) this.state.breaker.cancelCheck();
     return true;
   }
 
   /** The background check: one read through the open breaker, then the pending flushes if it got through. */
-  private async check(): Promise<void> {
-    const health = this.health;
-    if (health.checking || (!health.open && !health.degraded)) return;
-    health.checking = true;
-    try {
-      // Its failures go unreported: the failure that opened the breaker was, and an outage would repeat it every second.
-      const key = health.checkKey;
-      if (health.open && (await this.guard('check', () => this.keyv.get(key), { throughOpen: true, quiet: true, key })) === FAILED) return;
-      await this.drain(true);
-    } finally {
-      health.checking = false;
-    }
-  }
+  private readonly check = (): void => {
+    void this.runCheck();
+  };
 
-  /** Runs the background check now instead of on its timer (unless one is under way, or the app disconnected). */
-  private checkNow(): void {
-    const health = this.health;
-    if (health.checking || health.disconnected) return;
-    clearTimeout(health.retryTimer);
-    health.retryTimer = undefined;
-    void this.check();
+  private async runCheck(): Promise<void> {
+    const state = this.state;
+    if (state.checking || (!state.breaker.isOpen && !state.degraded)) return;
+    state.checking = true;
+    try {
+      const key = state.checkKey ?? STORE_CHECK_KEY;
+      if (state.breaker.isOpen && (await this.call('check', () => state.keyv.get(key), { throughOpen: true, quiet: true, key })) === STORE_DOWN) return;
+      await this.deliverPending(true);
+    } finally {
+      state.checking = false;
+    }
   }
 
   /** One deletion call: native UNLINKs on Redis, Keyv's deleteMany elsewhere. */
   private async remove(keys: readonly string[]): Promise<unknown> {
-    if (this.unlink) return this.unlink(keys);
-    return keys.length === 1 ? this.keyv.delete(keys[0]!) : this.keyv.deleteMany([...keys]);
-  }
-
-  private scheduleRetry(): void {
-    const health = this.health;
-    if (health.retryTimer || health.disconnected) return;
-    health.retryTimer = setTimeout(() => {
-      health.retryTimer = undefined;
-      void this.check();
-    }, health.retryDelay);
-    health.retryTimer.unref();
-    health.retryDelay = Math.min(health.retryDelay * 2, RETRY_MAX_MS);
-  }
-
-  /** Past MAX_PENDING_KEYS, forget single keys and flush their models whole (delete generations and versions). */
-  private capPending(): void {
-    const health = this.health;
-    if (health.pending.size <= MAX_PENDING_KEYS) return;
-    for (const key of health.pending) {
-      const tag = /^\{[^}]*\}/.exec(key)?.[0];
-      if (tag) {
-        health.pendingGenerations.add(`${tag}:gen`);
-        health.pendingGenerations.add(`${tag}:tv`);
-      }
-    }
-    health.pending.clear();
+    if (this.state.unlink) return this.state.unlink(keys);
+    return keys.length === 1 ? this.state.keyv.delete(keys[0]!) : this.state.keyv.deleteMany([...keys]);
   }
 
   /**
-   * Runs `call` under the time limit; FAILED when it threw, timed out or the store reported an error meanwhile.
-   * A failure opens the breaker; while it is open, calls fail at once (their lookups go to the DB), so an outage
-   * costs one timeout, not one per request. Only the background check goes through an open breaker
-   * (`throughOpen`); any call that succeeds closes it. `quiet`: failures are not reported to onError. `key`: one
-   * of the call's keys, for the check to read.
+   * Runs `call` under the time limit; STORE_DOWN when it threw, timed out or the store reported an error
+   * meanwhile, or when the breaker is open. A failure opens the breaker; a success closes it.
    */
-  private async guard<T>(
-    operation: string,
-    call: () => Promise<T>,
-    how: { throughOpen?: boolean; quiet?: boolean; key?: string } = {},
-  ): Promise<T | typeof FAILED> {
-    const health = this.health;
-    if (!how.throughOpen) health.disconnected = false;
-    if (health.open && !how.throughOpen) return FAILED;
-    const errorsBefore = health.errors;
+  private async call<T>(operation: string, call: () => Promise<T>, options: CallOptions = {}): Promise<T | StoreDown> {
+    const { breaker } = this.state;
+    if (!options.throughOpen) breaker.resume();
+    if (breaker.isOpen && !options.throughOpen) return STORE_DOWN;
+    const errorsBefore = this.state.errors;
+    let result: T | StoreDown = STORE_DOWN;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = setTimeout(() => resolve(TIMED_OUT), this.timeout);
       timer.unref();
     });
-    const attempt = Promise.race([call(), expired]);
-    let result: T | typeof FAILED = FAILED;
     try {
-      const outcome = await attempt;
+      const outcome = await Promise.race([call(), expired]);
       if (outcome === TIMED_OUT) {
-        if (!how.quiet) report(this.onError, new Error(`store ${operation} timed out after ${this.timeout} ms`), operation, this.model);
-      } else if (health.errors === errorsBefore) {
+        if (!options.quiet) this.reportFailure(new Error(`store ${operation} timed out after ${this.timeout} ms`), operation);
+      } else if (this.state.errors === errorsBefore) {
         result = outcome;
       }
     } catch (error) {
-      if (!how.quiet) report(this.onError, error, operation, this.model);
+      if (!options.quiet) this.reportFailure(error, operation);
     } finally {
       clearTimeout(timer);
     }
-    if (result === FAILED) {
-      health.open = true;
-      health.checkKey = how.key ?? CHECK_KEY;
-      this.scheduleRetry();
-    } else if (health.open) {
-      health.open = false;
-      health.retryDelay = RETRY_FIRST_MS;
+    if (result === STORE_DOWN) {
+      this.state.checkKey = options.key;
+      breaker.open(this.check);
+    } else {
+      breaker.close();
     }
     return result;
   }
 }
-
-const TIMED_OUT = Symbol('timed out');
-const FAILED = Symbol('failed');

@@ -1,4 +1,5 @@
 import Keyv from 'keyv';
+import type { KeyvMapEntry } from '../core/internals.js';
 
 /**
  * A Map that forgets its oldest entries past `maxEntries`. Keyv's in-memory store is a plain Map, which only drops
@@ -37,11 +38,7 @@ export function createMemoryStore(maxEntries = DEFAULT_MAX_ENTRIES): Keyv {
   return keyv;
 }
 
-/** How Keyv keeps an entry in a Map when it serializes nothing. */
-export interface StoredEntry {
-  readonly value: unknown;
-  readonly expires?: number;
-}
+type StoredEntry = KeyvMapEntry;
 
 const ownMaps = new WeakMap<Keyv, BoundedMap<string, StoredEntry>>();
 

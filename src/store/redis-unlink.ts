@@ -1,16 +1,6 @@
 import type Keyv from 'keyv';
-
-/** What the fast path needs of `@keyv/redis`'s adapter and its client (node-redis, single or cluster). */
-interface RedisAdapter {
-  namespace?: string;
-  getClient(): Promise<{ unlink(keys: string[]): Promise<number> }>;
-  createKeyPrefix(key: string, namespace?: string): string;
-}
-
-interface KeyvInternals {
-  _getKeyPrefixArray?(keys: string[]): string[];
-  hooks?: { trigger(event: string, data: unknown): void };
-}
+import { hashTagOf } from '../core/keys.js';
+import { keyvRedisOf } from '../core/internals.js';
 
 export type Unlink = (keys: readonly string[]) => Promise<void>;
 
@@ -22,26 +12,17 @@ const UNLINK_BATCH = 10_000;
  * but 2 + N commands. Keys are prefixed exactly as Keyv and the adapter would. Any other store: undefined.
  */
 export function redisUnlink(keyv: Keyv): Unlink | undefined {
-  const adapter = keyv.store as Partial<RedisAdapter> | undefined;
-  const prefixArray = (keyv as unknown as KeyvInternals)._getKeyPrefixArray;
-  if (!adapter || typeof adapter.getClient !== 'function' || typeof adapter.createKeyPrefix !== 'function' || typeof prefixArray !== 'function') {
-    return undefined;
-  }
-  const redis = adapter as RedisAdapter;
-  const hooks = (keyv as unknown as KeyvInternals).hooks;
+  const redis = keyvRedisOf(keyv);
+  if (!redis) return undefined;
   return async (keys) => {
-    const keyvKeys = prefixArray.call(keyv, [...keys]);
-    // Keyv's own delete and deleteMany announce themselves to its preDelete hooks; so does this.
-    hooks?.trigger('preDelete', { key: keyvKeys.length === 1 ? keyvKeys[0] : keyvKeys });
-    const prefixed = keyvKeys.map((key) => redis.createKeyPrefix(key, redis.namespace));
     const byTag = new Map<string, string[]>();
-    for (const key of prefixed) {
-      const tag = /\{([^}]*)\}/.exec(key)?.[1] ?? key;
+    for (const key of redis.storedKeys(keys)) {
+      const tag = hashTagOf(key);
       const group = byTag.get(tag);
       if (group) group.push(key);
       else byTag.set(tag, [key]);
     }
-    const client = await redis.getClient();
+    const client = await redis.adapter.getClient();
     // A bulk write can flush hundreds of thousands of keys; node-redis passes a command's arguments on the stack,
     // so each UNLINK takes at most UNLINK_BATCH of them (sent together: still one round trip).
     const batches = [...byTag.values()].flatMap((group) =>

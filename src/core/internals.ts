@@ -1,0 +1,249 @@
+/**
+ * Every use of another library's internals, in one place (as Objection keeps its own in `utils/knexUtils.js`).
+ * Each reach says why no public API does the job, and was checked against knex 2.4–3.3, Objection 3.1.5, Keyv
+ * 5.6 and @keyv/redis 5.1. test/internals.test.ts runs each one against the installed versions: an upgrade that
+ * removes one fails there, by name, before it fails anywhere else.
+ *
+ * Nothing here knows the cache: these are typed doors into knex, Objection and Keyv, nothing more.
+ */
+
+/* ----------------------------------------------------------------------------------------------- knex */
+
+/** The settings given to `knex(config)`, as knex keeps them. */
+export interface KnexConfig {
+  readonly client?: unknown;
+  readonly connection?: unknown;
+  readonly searchPath?: unknown;
+}
+
+/** A knex client (of a knex instance or a transaction), as far as the cache reads it. */
+export interface KnexClient {
+  readonly dialect?: unknown;
+  readonly driverName?: unknown;
+  readonly config?: KnexConfig;
+  /** True on a transaction's client. */
+  readonly transacting?: boolean;
+}
+
+/**
+ * The config of a knex or transaction: which database it reads. knex copies the config given to `knex(config)`
+ * into `client.config` (lib/client.js), and a transaction's client shares that object (lib/execution/
+ * transaction.js `makeTxClient`), so does `withUserParams`. knex has no public accessor for it.
+ */
+export function clientOf(knex: unknown): KnexClient | undefined {
+  const client = (knex as { client?: unknown } | null | undefined)?.client;
+  return client && typeof client === 'object' ? (client as KnexClient) : undefined;
+}
+
+/** One statement as knex hands it to its client: `sql` and the builder `method` that made it. */
+export type ClientQuery = (this: KnexClient, connection: unknown, sqlObject: unknown) => Promise<unknown>;
+
+const wrappedClientClasses = new WeakSet<object>();
+
+/**
+ * Wraps `query(connection, sqlObject)` of the client class of `client`, once per class: every statement and every
+ * COMMIT of every knex instance and transaction of that class runs through it (lib/client.js; a transaction's
+ * client copies the method when it starts). knex offers no hook that runs between a statement and the moment its
+ * caller resumes (its `query-response` event does not wait for listeners). False where there is no such method.
+ */
+export function wrapClientQuery(client: KnexClient | undefined, wrap: (original: ClientQuery) => ClientQuery): boolean {
+  let proto: object | null = Object.getPrototypeOf(client ?? {});
+  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto);
+  if (!proto) return false;
+  if (wrappedClientClasses.has(proto)) return true;
+  const original = (proto as { query?: unknown }).query;
+  if (typeof original !== 'function') return false;
+  wrappedClientClasses.add(proto);
+  Object.defineProperty(proto, 'query', { configurable: true, writable: true, value: wrap(original as ClientQuery) });
+  return true;
+}
+
+/** What the cache reads of a knex transaction (documented in part: `isTransaction`, `executionPromise`). */
+export interface KnexTransaction {
+  readonly isTransaction?: boolean;
+  /** The enclosing transaction of a savepoint (lib/execution/transaction.js). */
+  readonly parentTransaction?: KnexTransaction;
+  readonly executionPromise?: Promise<unknown>;
+  readonly client?: { query?: (...args: unknown[]) => Promise<unknown> };
+}
+
+/** The outermost transaction `knex` runs in (itself, or the parent of its savepoints); undefined outside one. */
+export function outermostTransaction(knex: unknown): KnexTransaction | undefined {
+  const transaction = knex as KnexTransaction | undefined;
+  if (!transaction?.isTransaction) return undefined;
+  let root = transaction;
+  while (root.parentTransaction?.isTransaction) root = root.parentTransaction;
+  return root;
+}
+
+/**
+ * Wraps the `query` method of a transaction's own client (`makeTxClient` gives each transaction a client object
+ * with its own `query`), through which its COMMIT and ROLLBACK run: the cache flushes between the COMMIT and
+ * the moment `await trx.commit()` (or the transaction's promise) resolves. False where the client has none.
+ */
+export function wrapTransactionQuery(
+  transaction: KnexTransaction,
+  wrap: (original: (...args: unknown[]) => Promise<unknown>) => (...args: unknown[]) => Promise<unknown>,
+): boolean {
+  const client = transaction.client;
+  const query = client?.query;
+  if (!client || typeof query !== 'function' || !Object.prototype.hasOwnProperty.call(client, 'query')) return false;
+  client.query = wrap(query);
+  return true;
+}
+
+/** The SQL text of a statement as a client's `query` receives it (a string, or an object with `sql`). */
+export function sqlOf(sqlObject: unknown): string {
+  if (typeof sqlObject === 'string') return sqlObject;
+  if (sqlObject && typeof sqlObject === 'object' && typeof (sqlObject as { sql?: unknown }).sql === 'string') return (sqlObject as { sql: string }).sql;
+  return '';
+}
+
+/** One entry of a knex builder's `_statements`: a where, join, column list, with clause... */
+export interface KnexStatement {
+  readonly grouping?: string;
+  readonly type?: string;
+  readonly joinType?: string;
+  readonly table?: unknown;
+  readonly column?: unknown;
+  readonly operator?: unknown;
+  readonly value?: unknown;
+  readonly not?: boolean;
+  /** The name a `with` clause gives its query. */
+  readonly alias?: unknown;
+}
+
+/** What a built knex query holds. */
+export interface KnexBuilderState {
+  readonly _method?: string;
+  readonly _single: Record<string, unknown>;
+  readonly _statements: readonly KnexStatement[];
+  readonly client: { queryBuilder(): unknown; dialect?: string };
+}
+
+/**
+ * A knex builder's state (`_method`, `_single`, `_statements`: lib/query/querybuilder.js), or undefined for
+ * anything else. knex keeps no public description of a query; the cache reads one to learn which tables a
+ * query reads and whether it is a plain key lookup, and to see whether the app asked for a RETURNING.
+ */
+export function knexBuilderState(builder: unknown): KnexBuilderState | undefined {
+  const state = builder as Partial<KnexBuilderState> | null;
+  return state && typeof state === 'object' && state._single && Array.isArray(state._statements) ? (state as KnexBuilderState) : undefined;
+}
+
+/** True for a `knex.raw()` value (lib/raw.js, class `Raw`): knex exports no way to tell one. */
+export function isKnexRaw(value: object): value is { sql: string; bindings?: unknown[] } {
+  return value.constructor?.name === 'Raw' && typeof (value as { sql?: unknown }).sql === 'string';
+}
+
+/* ------------------------------------------------------------------------------------------ Objection */
+
+/**
+ * The query builder behind static hook arguments (`beforeUpdate`, `afterUpdate`...). Objection keeps it under a
+ * symbol (lib/model/modelHooks.js); it is the one object shared by a write's before and after hooks, which is
+ * where the cache keeps the keys it read before the write.
+ */
+export function hookBuilderOf<B extends object>(args: object): B {
+  for (const symbol of Object.getOwnPropertySymbols(args)) {
+    const value = (args as Record<symbol, unknown>)[symbol];
+    if (value && typeof value === 'object') return value as B;
+  }
+  throw new Error('objection-cache: Objection hook arguments carry no query builder; this Objection version is not supported');
+}
+
+/**
+ * The `raw()`, `ref()` and subquery values of a patch: Objection moves them out of the model into a hidden
+ * `$$queryProps` object (lib/model/modelQueryProps.js) before hooks run. A key column set to one of them has a
+ * new value only the DB knows.
+ */
+export function queryPropsOf(patch: object): Record<string, unknown> {
+  return ((patch as Record<string, unknown>)['$$queryProps'] ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * The arguments of a builder's operation, such as `onConflict(columns)`: Objection's `findOperation` is public
+ * in its JS and left out of its typings.
+ */
+export function operationArgs(builder: object, name: string): readonly unknown[] | undefined {
+  const operation = (builder as { findOperation(name: string): { args?: unknown[] } | null }).findOperation(name);
+  return operation?.args;
+}
+
+/**
+ * True when the builder has an operation matching `predicate`: Objection's `has` takes a predicate over its
+ * operations (name, relation), which its typings leave out.
+ */
+export function hasOperation(builder: object, predicate: (operation: { name?: string; relation?: unknown }) => boolean): boolean {
+  return (builder as { has(selector: typeof predicate): boolean }).has(predicate);
+}
+
+/** The model class of a many-to-many relation's join table (`joinTableModelClass`, left out of the typings). */
+export function joinTableModelClassOf<M>(relation: object): M | undefined {
+  return ((relation as { joinTableModelClass?: M | null }).joinTableModelClass ?? undefined) as M | undefined;
+}
+
+/**
+ * Undocumented Objection methods the cache overrides, calling the original: `childQueryOf` (a relation's query
+ * inherits `cache()` from the query that loads it), `subqueryOf` (a query used inside another sets up its model
+ * first) on QueryBuilder, and the static `getRelationUnsafe` (every relation resolves through it) on Model.
+ */
+export const OVERRIDDEN_BUILDER_METHODS = ['childQueryOf', 'subqueryOf'] as const;
+export const OVERRIDDEN_MODEL_STATICS = ['getRelationUnsafe'] as const;
+
+/** The implementation of `name` that `target` (a prototype, or a class for statics) inherits. */
+export function inherited<F extends (...args: never[]) => unknown>(target: object, name: string): F {
+  const method = Reflect.get(target, name) as F | undefined;
+  if (typeof method !== 'function') throw new Error(`objection-cache: Objection has no ${name}; this Objection version is not supported`);
+  return method;
+}
+
+/* ----------------------------------------------------------------------------------------------- Keyv */
+
+/** What the UNLINK fast path needs of `@keyv/redis`'s adapter and its client (node-redis, single or cluster). */
+export interface KeyvRedisAdapter {
+  readonly namespace?: string;
+  getClient(): Promise<{ unlink(keys: string[]): Promise<number> }>;
+  createKeyPrefix(key: string, namespace?: string): string;
+}
+
+/** A Keyv over `@keyv/redis`, as the UNLINK fast path uses it. */
+export interface KeyvRedis {
+  readonly adapter: KeyvRedisAdapter;
+  /** `keys` as stored in Redis (Keyv's prefix, then the adapter's namespace), announced to `preDelete` hooks. */
+  storedKeys(keys: readonly string[]): string[];
+}
+
+/**
+ * A Keyv over `@keyv/redis`, or undefined for any other store. Keyv has no public way to send one native UNLINK
+ * for many keys (its `deleteMany` sends one UNLINK per key inside MULTI/EXEC); the fast path prefixes keys the
+ * way Keyv's own `deleteMany` does (Keyv's `_getKeyPrefixArray`, the adapter's `createKeyPrefix`) and announces
+ * the deletion to Keyv's `preDelete` hooks (`hooks.trigger`) as Keyv does.
+ */
+export function keyvRedisOf(keyv: object): KeyvRedis | undefined {
+  const internals = keyv as {
+    store?: Partial<KeyvRedisAdapter>;
+    _getKeyPrefixArray?(keys: string[]): string[];
+    hooks?: { trigger(event: string, data: unknown): void };
+  };
+  const adapter = internals.store;
+  const prefixArray = internals._getKeyPrefixArray;
+  if (!adapter || typeof adapter.getClient !== 'function' || typeof adapter.createKeyPrefix !== 'function' || typeof prefixArray !== 'function') return undefined;
+  const redis = adapter as KeyvRedisAdapter;
+  return {
+    adapter: redis,
+    storedKeys(keys) {
+      const keyvKeys = prefixArray.call(keyv, [...keys]);
+      internals.hooks?.trigger('preDelete', { key: keyvKeys.length === 1 ? keyvKeys[0] : keyvKeys });
+      return keyvKeys.map((key) => redis.createKeyPrefix(key, redis.namespace));
+    },
+  };
+}
+
+/**
+ * How Keyv (5.x, `src/index.ts` `set`) keeps an entry in a Map store when it serializes nothing: `{ value,
+ * expires }`. The memory store reads and writes its own Map in that format, skipping Keyv's promise per key.
+ */
+export interface KeyvMapEntry {
+  readonly value: unknown;
+  readonly expires?: number;
+}

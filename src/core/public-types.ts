@@ -1,0 +1,163 @@
+import type { Knex } from 'knex';
+import type Keyv from 'keyv';
+import type { Model, Page, QueryBuilder, TransactionOrKnex } from 'objection';
+
+/**
+ * Every type the package exports, declared once, at the bottom of the layers so that any module can name them
+ * (index.ts re-exports them). Code lives elsewhere; this file holds declarations only.
+ */
+
+/** A value a natural-key lookup accepts. */
+export type KeyValue = string | number | bigint;
+
+/**
+ * Which database a cache entry belongs to. Every key the cache writes carries the scope of the knex the data was
+ * read from (or written through), so two tenants' databases never share an entry, while two knex instances on
+ * one database (two processes, a reader and a writer pool) share entries and flush each other.
+ *
+ * An app names the scope itself where the connection settings cannot tell databases apart (a pooler in front of
+ * several databases, row-level security per user): a fixed name, or a function of the knex or transaction a
+ * query runs on, called once per knex instance.
+ */
+export type CacheScope = string | ((knex: Knex) => string);
+
+/** What went wrong in the cache layer; passed to `onError`. The DB result is never affected by it. */
+export interface CacheErrorContext {
+  /**
+   * The store operation that failed or timed out: `getMany`, `setMany`, `deleteMany`, `delete`, or `store` for
+   * errors a Keyv emitted; or `afterUpdate` when the keys a write changed could not be read back (the model was
+   * flushed whole instead).
+   */
+  readonly operation: string;
+  /** Model name where known. */
+  readonly model?: string;
+}
+
+export type CacheErrorHandler = (error: unknown, context: CacheErrorContext) => void;
+
+export interface CacheOptions {
+  /** The Keyv the entries live in. Default: one in-memory Keyv shared by every model, at most 100,000 entries. */
+  store?: Keyv;
+  /** Lifetime of a cached row, in milliseconds (as Keyv); 0 keeps it until flushed. Default 1 hour. */
+  ttl?: number;
+  /** Lifetime of a cached miss, in milliseconds. Default 5 minutes. */
+  missTtl?: number;
+  /** Start of every key, to keep apps that share a store apart. Default `oc`. */
+  prefix?: string;
+  /** How long one store call may take before the cache is bypassed for it, in milliseconds. Default 1000. */
+  timeout?: number;
+  /** Receives every store failure. Default: a `console.warn` line per failure. */
+  onError?: CacheErrorHandler;
+  /**
+   * The database scope of entries, where the connection settings cannot tell databases apart: a name, or a
+   * function of the knex (or transaction) a query runs on, called once per knex instance. Default: derived from
+   * the knex's client and the settings that select the data (host, port, database, SQLite file, `searchPath`).
+   */
+  scope?: CacheScope;
+}
+
+/** The static properties a cached model may set; each overrides the mixin's options. */
+export interface CacheStatics {
+  /** Unique columns rows are cached under; `get()` uses the first. The id column always is one. */
+  cacheKeys?: readonly string[];
+  /** Lifetime of a cached row in ms; overrides the mixin's `ttl`. */
+  cacheTtl?: number;
+  /** Lifetime of a cached miss in ms; overrides the mixin's `missTtl`. */
+  cacheMissTtl?: number;
+  /** Part of every key: bump it when the shape of cached rows changes (a migration). */
+  cacheVersion?: string | number;
+  /** Serve plain key lookups (`findById`, `findOne` on a cache key) from the natural-key cache. */
+  cacheQueries?: boolean;
+  /** Tables a write to this model's table also changes, out of the cache's sight (triggers, ON DELETE CASCADE). */
+  cacheCascades?: readonly string[];
+  /** The Keyv this model's entries live in (set it to give the model a store of its own). */
+  cacheStore?: Keyv;
+  /** Which database the model's entries belong to, where the connection settings cannot tell (see `scope`). */
+  cacheScope?: CacheScope;
+}
+
+type Constructor<M> = new () => M;
+
+/** The statics `CachedModel()` adds to a model class. */
+export interface CachedModelStatics extends CacheStatics {
+  /** Read, it answers the settled store: the model's own, the mixin's, the configured one or the default. */
+  cacheStore: Keyv;
+  /** The options given to `CachedModel()`. */
+  readonly cacheMixinOptions: CacheOptions;
+  get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
+  getManyBy<M extends Model>(
+    this: Constructor<M>,
+    column: string,
+    values: readonly KeyValue[],
+    trx?: TransactionOrKnex,
+  ): Promise<(M | undefined)[]>;
+  flush(rows: object | readonly object[]): Promise<void>;
+  flushAll(): Promise<void>;
+  flushTables(...tables: string[]): Promise<void>;
+}
+
+/** The instance methods `CachedModel()` adds. */
+export interface CachedModelInstance extends Model {
+  /** Objection reads a model's query builder type from here: `Post.query()` has `cache()`. */
+  QueryBuilderType: CachedQueryBuilder<this>;
+  save(trx?: TransactionOrKnex): Promise<this>;
+  delete(trx?: TransactionOrKnex): Promise<number>;
+}
+
+/** What `CachedModel(Base)` returns: Base's statics and instances, plus the cache's. */
+export type CachedModelClass<B extends typeof Model> = Omit<B, 'prototype'> &
+  CachedModelStatics & {
+    new (): InstanceType<B> & CachedModelInstance;
+    prototype: InstanceType<B> & CachedModelInstance;
+  };
+
+/** The query builder of cached models: Objection's (or the base model's own), plus `cache()`. */
+export interface CachedQueryBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {
+  ArrayQueryBuilderType: CachedQueryBuilder<M, M[]>;
+  SingleQueryBuilderType: CachedQueryBuilder<M, M>;
+  MaybeSingleQueryBuilderType: CachedQueryBuilder<M, M | undefined>;
+  NumberQueryBuilderType: CachedQueryBuilder<M, number>;
+  PageQueryBuilderType: CachedQueryBuilder<M, Page<M>>;
+  /**
+   * Serves this query from the cache: the rows of each SQL statement it runs (its own, and those of
+   * `withGraphFetched` relations on cached models) are cached under the statement and its bindings, and
+   * dropped by any write to a table the statement reads. Inside a transaction the query runs uncached.
+   */
+  cache(options?: QueryCacheOptions): this;
+}
+
+/** Options of `query().cache()`. */
+export interface QueryCacheOptions {
+  /** Lifetime of the cached rows in ms; 0 keeps them until a write invalidates them. Default: the model's `ttl`. */
+  readonly ttl?: number;
+  /**
+   * Tables the query reads that its SQL does not show (named inside `raw()` SQL): cached model classes or table
+   * names. Their writes invalidate the result too.
+   */
+  readonly dependsOn?: readonly (typeof Model | string)[];
+}
+
+/** What a `cached()` value depends on: a row (a cached model instance), a cached model class, or a table name. */
+export type CacheDependency = Model | typeof Model | string;
+
+export interface CachedOptions {
+  /** Lifetime in ms; 0 keeps the value until a dependency changes. Default: the first dependency's model `ttl`, else the configured `ttl`. */
+  readonly ttl?: number;
+  /**
+   * What invalidates the value: a model instance (any write to that row), a model class (any write to its
+   * table), a table name (any write to it through a cached model, or `flushTables`). Every dependency must live
+   * in one store.
+   */
+  readonly dependsOn?: readonly CacheDependency[];
+  /** The store, when no dependency names one. Default: the configured store. */
+  readonly store?: Keyv;
+  /**
+   * The database the value is computed from, which scopes it and its table dependencies: a tenant's knex. Default:
+   * the knex of the first model dependency's class, else Objection's `Model.knex()`. Through a transaction the
+   * value is computed and not cached.
+   */
+  readonly knex?: Knex;
+}

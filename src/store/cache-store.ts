@@ -1,0 +1,93 @@
+import type Keyv from 'keyv';
+import type { CacheErrorHandler } from '../core/public-types.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { InFlight } from './in-flight.js';
+import { LocalMap, ownMapOf } from './memory-store.js';
+import { PendingFlushes } from './pending-flushes.js';
+import { redisUnlink, type Unlink } from './redis-unlink.js';
+import { TableCatalog } from './table-catalog.js';
+
+/**
+ * Everything the library holds for one Keyv, shared by every model (and `cached()` value) that uses it: the
+ * breaker, the flushes that did not reach the store, the reads under way, and the tables it keeps entries of.
+ * One per Keyv instance (`CacheStore.of`); the models' access to it, with their own timeouts and error
+ * handlers, is store/guarded-store.ts. Print it (`String(store)`) to see its state.
+ */
+export class CacheStore {
+  readonly keyv: Keyv;
+  /** Opened by a failed call; checks the store in the background until a call gets through. */
+  readonly breaker = new CircuitBreaker();
+  /** Deletions that failed, sent again; while any is left the cache is bypassed for this store. */
+  readonly pendingFlushes = new PendingFlushes();
+  /** Row fills and value computations under way in this process (single flight). */
+  readonly inFlight = new InFlight();
+  /** The tables this store keeps entries of, their owners and key columns, per prefix. */
+  readonly tables = new TableCatalog();
+  /** Set for a store made by `createMemoryStore`: read and written directly, synchronously, and never failing. */
+  readonly local: LocalMap | undefined;
+  /** Native UNLINK for a Keyv over `@keyv/redis`; undefined for other stores. */
+  readonly unlink: Unlink | undefined;
+  /**
+   * `error` events the Keyv emitted. Keyv and its adapters mostly report failures that way and answer as if the
+   * key were absent: a call during which the count moved failed.
+   */
+  errors = 0;
+  /** A background check is under way: there is only ever one. */
+  checking = false;
+  /**
+   * A key of the call that failed, for the background check to read: on a Redis Cluster it lives on the node
+   * that failed, so a check never passes on a healthy node while another is down.
+   */
+  checkKey: string | undefined;
+
+  private constructor(keyv: Keyv) {
+    this.keyv = keyv;
+    const map = ownMapOf(keyv);
+    this.local = map && new LocalMap(map);
+    this.unlink = redisUnlink(keyv);
+  }
+
+  /**
+   * The state of `keyv`, made on first use. `onError` (the first user's) hears the errors the Keyv emits: they
+   * belong to no one call.
+   */
+  static of(keyv: Keyv, onError: CacheErrorHandler): CacheStore {
+    let store = stores.get(keyv);
+    if (!store) {
+      const created = (store = new CacheStore(keyv));
+      stores.set(keyv, created);
+      keyv.on('error', (error: unknown) => {
+        created.errors++;
+        report(onError, error, 'store');
+      });
+      // the app disconnected it: nothing may connect it again in the background
+      keyv.on('disconnect', () => created.breaker.suspend());
+    }
+    return store;
+  }
+
+  /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
+  get degraded(): boolean {
+    return !this.pendingFlushes.isEmpty;
+  }
+
+  toString(): string {
+    const kind = this.local ? 'memory' : this.unlink ? 'redis' : 'keyv';
+    return (
+      `CacheStore(${kind}: breaker ${String(this.breaker)}, ${this.pendingFlushes.size} pending flush keys, ` +
+      `${this.inFlight.fills.size} fills and ${this.inFlight.computations.size} computations in flight, ${this.tables.size} tables)`
+    );
+  }
+}
+
+/** The one map from a Keyv to its state: a Keyv is the app's object, the library keeps nothing on it. */
+const stores = new WeakMap<Keyv, CacheStore>();
+
+/** Hands a failure to the app's handler; a handler that throws must not turn a good DB read into an error. */
+export function report(onError: CacheErrorHandler, error: unknown, operation: string, model?: string): void {
+  try {
+    onError(error, model === undefined ? { operation } : { operation, model });
+  } catch {
+    // ignored: see above
+  }
+}
