@@ -1,6 +1,6 @@
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import type { Row } from './run.js';
+import type { Row } from './row.js';
 
 /**
  * Latency per case and baseline, one panel per store: a bar to the median, a tick at p99, on a log scale shared

@@ -19,6 +19,7 @@ import { Bench } from 'tinybench';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { renderChart } from './chart.js';
+import type { Row } from './row.js';
 
 const ROWS = 100_000;
 const TIME = Number(process.env.BENCH_TIME ?? 500); // ms of measured runs per task
@@ -66,8 +67,13 @@ async function openSqlite(): Promise<Knex> {
   return knex;
 }
 
+interface PostgresDatabase {
+  knex: Knex;
+  server: Postgres;
+}
+
 /** A throwaway PostgreSQL cluster on loopback, as the tests start it, seeded with the same rows. */
-async function openPostgres(): Promise<{ knex: Knex; server: Postgres } | undefined> {
+async function openPostgres(): Promise<PostgresDatabase | undefined> {
   let server: Postgres;
   try {
     server = await startPostgres();
@@ -92,57 +98,78 @@ class PlainPost extends Model {
   declare views: number;
 }
 
-// The database the cases run on now, with its query counter.
-let db = 'sqlite';
-let knex: Knex;
-let Plain: typeof PlainPost;
+/** A database the cases run on: the knex the cached models use, and the uncached model on a knex of its own. */
+interface Database {
+  name: 'sqlite' | 'postgres';
+  knex: Knex;
+  Plain: typeof PlainPost;
+  /** The knex `Plain` queries through, destroyed at the end. */
+  baseline: Knex;
+}
+
+/** Queries on every knex the run opens, for the count of DB queries per operation. */
 let dbQueries = 0;
-/** Knex instances the baselines opened, destroyed at the end. */
-const baselineKnexes: Knex[] = [];
-function useDatabase(name: string, connection: Knex): void {
-  db = name;
-  knex = connection;
+
+function useDatabase(name: Database['name'], knex: Knex): Database {
   knex.on('query', () => dbQueries++);
   // The uncached baselines query through a knex instance of their own on the same database: a write through a
-  // knex that a cached model uses is flushed (src/raw-writes.ts), which would put the cache's work into the
-  // baseline it is compared with.
-  const own = knexPkg({ ...(connection.client as { config: Knex.Config }).config });
-  own.on('query', () => dbQueries++);
-  baselineKnexes.push(own);
-  Plain = PlainPost.bindKnex(own);
+  // knex that a cached model uses is flushed (src/invalidation/raw-writes.ts), which would put the cache's work
+  // into the baseline it is compared with.
+  const baseline = knexPkg({ ...(knex.client as { config: Knex.Config }).config });
+  baseline.on('query', () => dbQueries++);
+  return { name, knex, Plain: PlainPost.bindKnex(baseline), baseline };
 }
 
 // ---------------------------------------------------------------- redis
-let redis: RedisServer | undefined;
-try {
-  redis = await startRedis();
-} catch (error) {
-  console.warn(`Redis cases skipped: ${String(error)}`);
+const infoClient = (url: string) => createClient({ url });
+
+/** The throwaway redis-server, and a client of its own that reads its command counts. */
+interface Redis {
+  server: RedisServer;
+  client: ReturnType<typeof infoClient>;
 }
-const info = redis ? createClient({ url: redis.url }) : undefined;
-await info?.connect();
-async function redisCommandCount(): Promise<number> {
-  if (!info) return 0;
-  const text = await info.info('commandstats');
+
+async function openRedis(): Promise<Redis | undefined> {
+  let server: RedisServer;
+  try {
+    server = await startRedis();
+  } catch (error) {
+    console.warn(`Redis cases skipped: ${String(error)}`);
+    return undefined;
+  }
+  const client = infoClient(server.url);
+  await client.connect();
+  return { server, client };
+}
+
+async function redisCommandCount(redis: Redis | undefined): Promise<number> {
+  if (!redis) return 0;
+  const text = await redis.client.info('commandstats');
   let calls = 0;
   for (const match of text.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) if (match[1] !== 'info') calls += Number(match[2]);
   return calls;
 }
 
-// ---------------------------------------------------------------- measuring
-export interface Row {
-  store: string;
-  db: string;
-  kind: 'case' | 'baseline';
-  name: string;
-  opsPerSec: number;
-  p50: number;
-  p99: number;
-  dbPerOp: number;
-  redisPerOp: number | null;
-  ratios: Record<string, number>;
+async function redisKeyv(redis: Redis, namespace: string): Promise<Keyv> {
+  const adapter = new KeyvRedis(redis.server.url);
+  await adapter.getClient();
+  return new Keyv(adapter, { namespace });
 }
+
+// ---------------------------------------------------------------- measuring
 const rows: Row[] = [];
+
+type StoreKind = 'memory' | 'redis';
+
+/**
+ * What a row is labelled with, and the Redis server whose commands it counts: that server is counted on the
+ * memory store too (where the row shows no count), so every row costs the same untimed INFO calls.
+ */
+interface Where {
+  store: StoreKind;
+  db: string;
+  redis: Redis | undefined;
+}
 
 interface Task {
   name: string;
@@ -152,37 +179,37 @@ interface Task {
   countRuns?: number;
 }
 
-async function measure(store: string, kind: Row['kind'], task: Task): Promise<Row> {
+async function measure(at: Where, kind: Row['kind'], task: Task): Promise<Row> {
   const bench = new Bench({ time: TIME, warmupTime: 100, iterations: 5 });
   const before = task.beforeEach;
   bench.add(task.name, async () => void (await task.fn()), before ? { beforeEach: async () => void (await before()) } : {});
   await bench.run();
   const result = bench.tasks[0]!.result;
   if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
-  return record(store, kind, task, { opsPerSec: result.throughput.mean, p50: result.latency.p50, p99: result.latency.p99 });
+  return record(at, kind, task, { opsPerSec: result.throughput.mean, p50: result.latency.p50, p99: result.latency.p99 });
 }
 
 /** Counts the task's DB queries and Redis commands per operation in untimed runs, and adds its row. */
-async function record(store: string, kind: Row['kind'], task: Task, timing: Pick<Row, 'opsPerSec' | 'p50' | 'p99'>): Promise<Row> {
+async function record(at: Where, kind: Row['kind'], task: Task, timing: Pick<Row, 'opsPerSec' | 'p50' | 'p99'>): Promise<Row> {
   const runs = task.countRuns ?? 20;
   let queries = 0;
   let commands = 0;
   for (let i = 0; i < runs; i++) {
     await task.beforeEach?.();
     const db0 = dbQueries;
-    const c0 = await redisCommandCount();
+    const c0 = await redisCommandCount(at.redis);
     await task.fn();
     queries += dbQueries - db0;
-    commands += (await redisCommandCount()) - c0;
+    commands += (await redisCommandCount(at.redis)) - c0;
   }
   const row: Row = {
-    store,
-    db,
+    store: at.store,
+    db: at.db,
     kind,
     name: task.name,
     ...timing,
     dbPerOp: queries / runs,
-    redisPerOp: store === 'redis' ? commands / runs : null,
+    redisPerOp: at.store === 'redis' ? commands / runs : null,
     ratios: {},
   };
   return addRow(row);
@@ -193,7 +220,7 @@ async function record(store: string, kind: Row['kind'], task: Task, timing: Pick
  * measured one after the other: both run in alternating rounds, so they share whatever the machine is doing.
  * Returns [baseline, case].
  */
-async function measureInterleaved(store: string, baseline: Task, task: Task, rounds = 40, perRound = 100): Promise<[Row, Row]> {
+async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds = 40, perRound = 100): Promise<[Row, Row]> {
   const tasks = [baseline, task];
   for (const t of tasks) for (let i = 0; i < perRound; i++) await t.fn(); // warm-up
   const latencies = tasks.map(() => new Float64Array(rounds * perRound));
@@ -213,15 +240,15 @@ async function measureInterleaved(store: string, baseline: Task, task: Task, rou
     const sorted = latencies[k]!.sort();
     return { opsPerSec: (sorted.length / busy[k]!) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
   };
-  return [await record(store, 'baseline', baseline, timing(0)), await record(store, 'case', task, timing(1))];
+  return [await record(at, 'baseline', baseline, timing(0)), await record(at, 'case', task, timing(1))];
 }
 
 /** A workload run by hand: `ops` operations, `concurrency` at a time; latency of each and throughput overall. */
-async function measureWorkload(store: string, kind: Row['kind'], name: string, ops: number, concurrency: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
+async function measureWorkload(at: Where, kind: Row['kind'], name: string, ops: number, concurrency: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
   const latencies = new Float64Array(ops);
   let next = 0;
   const db0 = dbQueries;
-  const c0 = await redisCommandCount();
+  const c0 = await redisCommandCount(at.redis);
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -234,18 +261,18 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
     }),
   );
   const elapsed = performance.now() - start;
-  const commands = (await redisCommandCount()) - c0;
+  const commands = (await redisCommandCount(at.redis)) - c0;
   latencies.sort();
   const row: Row = {
-    store,
-    db,
+    store: at.store,
+    db: at.db,
     kind,
     name,
     opsPerSec: (ops / elapsed) * 1000,
     p50: latencies[Math.floor(ops * 0.5)]!,
     p99: latencies[Math.floor(ops * 0.99)]!,
     dbPerOp: (dbQueries - db0) / ops,
-    redisPerOp: store === 'redis' ? commands / ops : null,
+    redisPerOp: at.store === 'redis' ? commands / ops : null,
     ratios: {},
   };
   return addRow(row);
@@ -255,7 +282,7 @@ async function measureWorkload(store: string, kind: Row['kind'], name: string, o
  * `ops` operations one after another, timed one by one, with no Redis command count: for the outage case, where
  * the server that would count them is paused. Logs how many operations took longer than `slowMs`.
  */
-async function measureSequential(store: string, name: string, ops: number, slowMs: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
+async function measureSequential(at: Where, name: string, ops: number, slowMs: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
   const latencies = new Float64Array(ops);
   const db0 = dbQueries;
   const start = performance.now();
@@ -268,8 +295,8 @@ async function measureSequential(store: string, name: string, ops: number, slowM
   const slow = latencies.filter((latency) => latency > slowMs).length;
   latencies.sort();
   const row: Row = {
-    store,
-    db,
+    store: at.store,
+    db: at.db,
     kind: 'case',
     name,
     opsPerSec: (ops / elapsed) * 1000,
@@ -287,6 +314,11 @@ function addRow(row: Row, note = ''): Row {
   rows.push(row);
   console.log(`${`${row.store}/${row.db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}${note}`);
   return row;
+}
+
+/** Sets the case's ops/s as a multiple of each baseline's, under the baseline's label (a column of results.md). */
+function ratio(row: Row, baselines: Record<string, Row>): void {
+  for (const [label, base] of Object.entries(baselines)) row.ratios[label] = row.opsPerSec / base.opsPerSec;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
@@ -312,9 +344,20 @@ function zipf(n: number, s: number, seed: number): () => number {
   };
 }
 
-// ---------------------------------------------------------------- one store
-async function runStore(store: 'memory' | 'redis'): Promise<void> {
-  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv(`bench-${db}`);
+/** The mixed workload's operations: 95% reads of Zipf-distributed slugs, 5% writes, the same seeded sequence for each contender. */
+function mixedOps(read: (slug: string) => PromiseLike<unknown>, write: (slug: string) => PromiseLike<unknown>): () => PromiseLike<unknown> {
+  const rank = zipf(10_000, 1.0, 42);
+  let seed = 7;
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const slug = `post-${rank()}`;
+    return seed / 2 ** 31 < 0.05 ? write(slug) : read(slug);
+  };
+}
+
+// ---------------------------------------------------------------- one store: its setup
+/** The cached model on one store; the prefix names the database, so both databases' entries can share one Redis. */
+function definePost(keyv: Keyv, db: string) {
   class Post extends CachedModel(Model, { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000 }) {
     static override tableName = 'posts';
     static override cacheKeys = ['slug', 'name'];
@@ -323,10 +366,49 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     declare title: string;
     declare views: number;
   }
+  return Post;
+}
+type PostClass = ReturnType<typeof definePost>;
+
+function openBento(store: StoreKind, redis: Redis | undefined) {
+  return new BentoCache({
+    default: 'c',
+    stores: {
+      c: store === 'memory'
+        ? bentostore().useL1Layer(memoryDriver({ maxItems: 1_000_000 }))
+        : bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: redis!.server.port } })),
+    },
+  });
+}
+
+/** What the groups of cases on one store and one database work with. */
+interface Context extends Where {
+  knex: Knex;
+  Plain: typeof PlainPost;
+  Post: PostClass;
+  keyv: Keyv;
+  /** The hand-written cache-aside baseline: its store and its lookup. */
+  hand: Keyv;
+  handGet: (slug: string) => Promise<unknown>;
+  bento: ReturnType<typeof openBento>;
+  bentoGet: (slug: string) => Promise<unknown>;
+  hundred: string[];
+  /**
+   * One running count for the whole store run, shared by every group: the slugs cold cases read and the values
+   * writes set follow on from the previous case's instead of starting over in each group.
+   */
+  next: () => number;
+  cold: () => string;
+}
+
+async function openStore(store: StoreKind, database: Database, redis: Redis | undefined): Promise<Context> {
+  const { name: db, knex, Plain } = database;
+  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv(redis!, `bench-${db}`);
+  const Post = definePost(keyv, db);
   Post.knex(knex);
 
   // The hand-written cache-aside of the low-level API tutorial: get, and on a miss query and set.
-  const hand = store === 'memory' ? new Keyv() : await redisKeyv(`hand-${db}`);
+  const hand = store === 'memory' ? new Keyv() : await redisKeyv(redis!, `hand-${db}`);
   const handGet = async (slug: string) => {
     let post = await hand.get(slug);
     if (post === undefined) {
@@ -335,27 +417,67 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     }
     return post;
   };
-  const bento = new BentoCache({
-    default: 'c',
-    stores: {
-      c: store === 'memory'
-        ? bentostore().useL1Layer(memoryDriver({ maxItems: 1_000_000 }))
-        : bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: redis!.port } })),
-    },
-  });
+  const bento = openBento(store, redis);
   const bentoGet = (slug: string) => bento.getOrSet({ key: `b:${db}:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
 
   let counter = 0;
-  const cold = () => `post-${1 + (counter++ % ROWS)}`;
+  const next = () => counter++;
+  return {
+    store, db, redis, knex, Plain, Post, keyv, hand, handGet, bento, bentoGet,
+    hundred: Array.from({ length: 100 }, (_, i) => `post-${1000 + i}`),
+    next,
+    cold: () => `post-${1 + (next() % ROWS)}`,
+  };
+}
 
-  // -------- baselines
-  const uncachedFind = await measure(store, 'baseline', { name: 'uncached findOne', fn: () => Plain.query().findOne({ slug: 'post-42' }) });
-  const uncachedMiss = await measure(store, 'baseline', { name: 'uncached findOne (absent)', fn: () => Plain.query().findOne({ slug: 'no-such-post' }) });
+async function closeStore({ store, keyv, hand, bento }: Context): Promise<void> {
+  await bento.disconnectAll();
+  if (store === 'redis') {
+    await keyv.disconnect();
+    await hand.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- one store: the groups of cases
+/**
+ * Every group on one store. The groups share the cache, the DB rows and the running count, so their order is part
+ * of what is measured; it is also the order of the rows in the results.
+ */
+async function runStore(store: StoreKind, database: Database, redis: Redis | undefined): Promise<void> {
+  const ctx = await openStore(store, database, redis);
+  const lookup = await lookupBaselines(ctx);
+  const batch = await batchBaselines(ctx);
+  await lookups(ctx, lookup);
+  await getManyCases(ctx, batch);
+  await writes(ctx, batch);
+  await stampede(ctx, batch);
+  await queries(ctx);
+  await mixedWorkload(ctx);
+  await redisOutage(ctx, lookup);
+  await closeStore(ctx);
+}
+
+interface LookupBaselines {
+  uncachedFind: Row;
+  uncachedMiss: Row;
+  handHit: Row;
+  handMiss: Row;
+  handCold: Row;
+  bentoHit: Row;
+  bentoMiss: Row;
+  bentoCold: Row;
+}
+
+/** One row found by its slug, uncached, hand-written and by bentocache: a hit, a miss, a cold key. */
+async function lookupBaselines(ctx: Context): Promise<LookupBaselines> {
+  const { Plain, hand, handGet, bento, bentoGet, cold } = ctx;
+  const uncachedFind = await measure(ctx, 'baseline', { name: 'uncached findOne', fn: () => Plain.query().findOne({ slug: 'post-42' }) });
+  const uncachedMiss = await measure(ctx, 'baseline', { name: 'uncached findOne (absent)', fn: () => Plain.query().findOne({ slug: 'no-such-post' }) });
   await handGet('post-42');
-  const handHit = await measure(store, 'baseline', { name: 'hand-written cache-aside hit', fn: () => handGet('post-42') });
-  const handMiss = await measure(store, 'baseline', { name: 'hand-written cache-aside miss', fn: () => handGet('no-such-post') });
+  const handHit = await measure(ctx, 'baseline', { name: 'hand-written cache-aside hit', fn: () => handGet('post-42') });
+  const handMiss = await measure(ctx, 'baseline', { name: 'hand-written cache-aside miss', fn: () => handGet('no-such-post') });
   let handSlug = '';
-  const handCold = await measure(store, 'baseline', {
+  const handCold = await measure(ctx, 'baseline', {
     name: 'hand-written cache-aside cold',
     beforeEach: async () => {
       handSlug = cold();
@@ -364,48 +486,58 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     fn: () => handGet(handSlug),
   });
   await bentoGet('post-42');
-  const bentoHit = await measure(store, 'baseline', { name: 'bentocache getOrSet hit', fn: () => bentoGet('post-42') });
+  const bentoHit = await measure(ctx, 'baseline', { name: 'bentocache getOrSet hit', fn: () => bentoGet('post-42') });
   await bentoGet('no-such-post');
-  const bentoMiss = await measure(store, 'baseline', { name: 'bentocache getOrSet miss (cached)', fn: () => bentoGet('no-such-post') });
+  const bentoMiss = await measure(ctx, 'baseline', { name: 'bentocache getOrSet miss (cached)', fn: () => bentoGet('no-such-post') });
   let bentoSlug = '';
-  const bentoCold = await measure(store, 'baseline', {
+  const bentoCold = await measure(ctx, 'baseline', {
     name: 'bentocache getOrSet cold',
     beforeEach: async () => {
       bentoSlug = cold();
-      await bento.delete({ key: `b:${db}:${bentoSlug}` });
+      await bento.delete({ key: `b:${ctx.db}:${bentoSlug}` });
     },
     fn: () => bentoGet(bentoSlug),
   });
-  const hundred = Array.from({ length: 100 }, (_, i) => `post-${1000 + i}`);
-  const uncachedMany = await measure(store, 'baseline', { name: 'uncached whereIn(100)', fn: () => Plain.query().whereIn('slug', hundred) });
-  const uncachedSave = await measure(store, 'baseline', { name: 'uncached save (patch by id)', fn: () => Plain.query().patch({ title: `t${counter++}` }).where('id', 7) });
-  const uncachedBulk = await measure(store, 'baseline', {
+  return { uncachedFind, uncachedMiss, handHit, handMiss, handCold, bentoHit, bentoMiss, bentoCold };
+}
+
+interface BatchBaselines {
+  uncachedMany: Row;
+  uncachedSave: Row;
+  uncachedBulk: Row;
+  uncachedStampede: Row;
+}
+
+/** The uncached work that getMany, the writes and the stampede replace. */
+async function batchBaselines(ctx: Context): Promise<BatchBaselines> {
+  const { Plain, hundred, next } = ctx;
+  const uncachedMany = await measure(ctx, 'baseline', { name: 'uncached whereIn(100)', fn: () => Plain.query().whereIn('slug', hundred) });
+  const uncachedSave = await measure(ctx, 'baseline', { name: 'uncached save (patch by id)', fn: () => Plain.query().patch({ title: `t${next()}` }).where('id', 7) });
+  const uncachedBulk = await measure(ctx, 'baseline', {
     name: 'uncached bulk patch of 1,000 rows',
-    fn: () => Plain.query().patch({ views: counter++ }).whereBetween('id', [20_001, 21_000]),
+    fn: () => Plain.query().patch({ views: next() }).whereBetween('id', [20_001, 21_000]),
     countRuns: 5,
   });
-  const uncachedStampede = await measure(store, 'baseline', {
+  const uncachedStampede = await measure(ctx, 'baseline', {
     name: 'uncached 1,000 concurrent findOne',
     fn: () => Promise.all(Array.from({ length: 1000 }, () => Plain.query().findOne({ slug: 'post-99' }))),
     countRuns: 3,
   });
+  return { uncachedMany, uncachedSave, uncachedBulk, uncachedStampede };
+}
 
-  // -------- cases
+/** get() on a hit, through a tenant's class, on a cached miss and on a cold key. */
+async function lookups(ctx: Context, base: LookupBaselines): Promise<void> {
+  const { Post, cold } = ctx;
   await Post.get('post-42');
-  const hot = await measure(store, 'case', { name: 'get (hit)', fn: () => Post.get('post-42') });
-  // A tenant's class (bindKnex on a knex of its own) finds its database scope per call: interleaved with the
-  // plain hit, since the difference is a few lookups. The second knex reads the same database, so it shares the entry.
-  const Bound = Post.bindKnex(knex.withUserParams({ bench: 'tenant' }));
-  await Bound.get('post-42');
-  await measureInterleaved(
-    store,
-    { name: 'get (hit), interleaved', fn: () => Post.get('post-42') },
-    { name: 'get (hit) through bindKnex(tenant knex)', fn: () => Bound.get('post-42') },
-  );
+  const hot = await measure(ctx, 'case', { name: 'get (hit)', fn: () => Post.get('post-42') });
+  ratio(hot, { uncached: base.uncachedFind, 'hand-written': base.handHit, bentocache: base.bentoHit });
+  await tenantPair(ctx);
   await Post.get('no-such-post');
-  const miss = await measure(store, 'case', { name: 'get (cached miss)', fn: () => Post.get('no-such-post') });
+  const miss = await measure(ctx, 'case', { name: 'get (cached miss)', fn: () => Post.get('no-such-post') });
+  ratio(miss, { uncached: base.uncachedMiss, 'hand-written': base.handMiss, bentocache: base.bentoMiss });
   let coldSlug = '';
-  const coldGet = await measure(store, 'case', {
+  const coldGet = await measure(ctx, 'case', {
     name: 'get (cold: miss, DB, fill)',
     beforeEach: async () => {
       coldSlug = cold();
@@ -413,10 +545,31 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     },
     fn: () => Post.get(coldSlug),
   });
+  ratio(coldGet, { uncached: base.uncachedFind, 'hand-written': base.handCold, bentocache: base.bentoCold });
+}
+
+/**
+ * A tenant's class (bindKnex on a knex of its own) finds its database scope per call: interleaved with the
+ * plain hit, since the difference is a few lookups. The second knex reads the same database, so it shares the entry.
+ */
+async function tenantPair(ctx: Context): Promise<void> {
+  const { Post, knex } = ctx;
+  const Bound = Post.bindKnex(knex.withUserParams({ bench: 'tenant' }));
+  await Bound.get('post-42');
+  await measureInterleaved(
+    ctx,
+    { name: 'get (hit), interleaved', fn: () => Post.get('post-42') },
+    { name: 'get (hit) through bindKnex(tenant knex)', fn: () => Bound.get('post-42') },
+  );
+}
+
+async function getManyCases(ctx: Context, base: BatchBaselines): Promise<void> {
+  const { Post, hundred, cold } = ctx;
   await Post.getMany(hundred);
-  const warmMany = await measure(store, 'case', { name: 'getMany(100) warm', fn: () => Post.getMany(hundred) });
+  const warmMany = await measure(ctx, 'case', { name: 'getMany(100) warm', fn: () => Post.getMany(hundred) });
+  ratio(warmMany, { uncached: base.uncachedMany });
   let coldHundred: string[] = [];
-  const coldMany = await measure(store, 'case', {
+  const coldMany = await measure(ctx, 'case', {
     name: 'getMany(100) cold',
     beforeEach: async () => {
       coldHundred = Array.from({ length: 100 }, cold);
@@ -424,175 +577,211 @@ async function runStore(store: 'memory' | 'redis'): Promise<void> {
     },
     fn: () => Post.getMany(coldHundred),
   });
+  ratio(coldMany, { uncached: base.uncachedMany });
+}
+
+async function writes(ctx: Context, base: BatchBaselines): Promise<void> {
+  const { Post, next } = ctx;
   const saved = (await Post.getById(7))!;
-  const save = await measure(store, 'case', {
+  const save = await measure(ctx, 'case', {
     name: 'save() (UPDATE and flush)',
     fn: async () => {
-      saved.title = `t${counter++}`;
+      saved.title = `t${next()}`;
       await saved.save();
     },
   });
-  const bulk = await measure(store, 'case', {
+  ratio(save, { uncached: base.uncachedSave });
+  const bulk = await measure(ctx, 'case', {
     name: 'bulk patch of 1,000 rows (and flush)',
-    fn: () => Post.query().patch({ views: counter++ }).whereBetween('id', [20_001, 21_000]),
+    fn: () => Post.query().patch({ views: next() }).whereBetween('id', [20_001, 21_000]),
     countRuns: 5,
   });
-  const stampede = await measure(store, 'case', {
+  ratio(bulk, { uncached: base.uncachedBulk });
+}
+
+async function stampede(ctx: Context, base: BatchBaselines): Promise<void> {
+  const { Post } = ctx;
+  const row = await measure(ctx, 'case', {
     name: '1,000 concurrent get of one cold key',
     beforeEach: () => Post.flush({ slug: 'post-99' }),
     fn: () => Promise.all(Array.from({ length: 1000 }, () => Post.get('post-99'))),
     countRuns: 3,
   });
+  ratio(row, { uncached: base.uncachedStampede });
+}
 
-  // -------- cached queries: a page of a list, a count over the whole table, a findById through cacheQueries
-  class QueryPost extends Post {
-    static override cacheQueries = true;
-  }
-  const uncachedList = await measure(store, 'baseline', { name: 'uncached list query (20 rows)', fn: () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20) });
-  const list = () => Post.query().where('views', '>=', 0).orderBy('id').limit(20);
-  // What a cached model costs a query that does not use the cache (no cache(), no cacheQueries): the builder's hook.
+// The page of a list the list cases read, on the cached model (which can cache() it) and on the uncached one.
+const listPage = (Post: PostClass) => () => Post.query().where('views', '>=', 0).orderBy('id').limit(20);
+const uncachedListPage = (Plain: typeof PlainPost) => () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20);
+
+/** Cached queries: a page of a list, a count over the whole table, a findById through cacheQueries, a cached() value. */
+async function queries(ctx: Context): Promise<void> {
+  const uncachedList = await measure(ctx, 'baseline', { name: 'uncached list query (20 rows)', fn: uncachedListPage(ctx.Plain) });
+  await notCachedOverhead(ctx);
+  await listCache(ctx, uncachedList);
+  const uncachedCount = await countCache(ctx);
+  await findByIdCache(ctx);
+  await cachedValue(ctx, uncachedCount);
+}
+
+/** What a cached model costs a query that does not use the cache (no cache(), no cacheQueries): the builder's hook. */
+async function notCachedOverhead(ctx: Context): Promise<void> {
+  const { Plain, Post } = ctx;
   const [plainFind, plainFindOnCached] = await measureInterleaved(
-    store,
+    ctx,
     { name: 'uncached findOne, interleaved', fn: () => Plain.query().findOne({ slug: 'post-42' }) },
     { name: 'findOne on a cached model, not cached', fn: () => Post.query().findOne({ slug: 'post-42' }) },
   );
+  ratio(plainFindOnCached, { uncached: plainFind });
   const [plainList, plainListOnCached] = await measureInterleaved(
-    store,
-    { name: 'uncached list query, interleaved', fn: () => Plain.query().where('views', '>=', 0).orderBy('id').limit(20) },
-    { name: 'list query on a cached model, not cached', fn: list },
+    ctx,
+    { name: 'uncached list query, interleaved', fn: uncachedListPage(Plain) },
+    { name: 'list query on a cached model, not cached', fn: listPage(Post) },
   );
+  ratio(plainListOnCached, { uncached: plainList });
+}
+
+async function listCache(ctx: Context, uncachedList: Row): Promise<void> {
+  const { Plain, Post, hand } = ctx;
+  const list = listPage(Post);
+  const uncached = uncachedListPage(Plain);
   const handList = async () => {
     let hit = await hand.get('list');
     if (hit === undefined) {
-      hit = (await Plain.query().where('views', '>=', 0).orderBy('id').limit(20)).map((p) => p.toJSON());
+      hit = (await uncached()).map((p) => p.toJSON());
       await hand.set('list', hit, 3_600_000);
     }
     return hit;
   };
   await handList();
-  const handListHit = await measure(store, 'baseline', { name: 'hand-written list cache hit', fn: handList });
+  const handListHit = await measure(ctx, 'baseline', { name: 'hand-written list cache hit', fn: handList });
   await list().cache();
-  const listHit = await measure(store, 'case', { name: 'query().cache() list (warm)', fn: () => list().cache() });
-  const listCold = await measure(store, 'case', {
+  const listHit = await measure(ctx, 'case', { name: 'query().cache() list (warm)', fn: () => list().cache() });
+  ratio(listHit, { uncached: uncachedList, 'hand-written': handListHit });
+  const listCold = await measure(ctx, 'case', {
     name: 'query().cache() list (cold: after a write)',
     beforeEach: () => Post.query().patch({ views: 0 }).where('id', 1),
     fn: () => list().cache(),
   });
-  const uncachedCount = await measure(store, 'baseline', { name: 'uncached count(*) of 100,000 rows', fn: () => Plain.query().count('* as n').first() });
+  ratio(listCold, { uncached: uncachedList });
+}
+
+/** Returns the uncached count, which the cached() value computes too. */
+async function countCache(ctx: Context): Promise<Row> {
+  const { Plain, Post } = ctx;
+  const uncachedCount = await measure(ctx, 'baseline', { name: 'uncached count(*) of 100,000 rows', fn: () => Plain.query().count('* as n').first() });
   await Post.query().count('* as n').first().cache();
-  const countHit = await measure(store, 'case', { name: 'query().cache() count (warm)', fn: () => Post.query().count('* as n').first().cache() });
-  const uncachedFindById = await measure(store, 'baseline', { name: 'uncached query().findById()', fn: () => Plain.query().findById(42) });
+  const countHit = await measure(ctx, 'case', { name: 'query().cache() count (warm)', fn: () => Post.query().count('* as n').first().cache() });
+  ratio(countHit, { uncached: uncachedCount });
+  return uncachedCount;
+}
+
+async function findByIdCache(ctx: Context): Promise<void> {
+  class QueryPost extends ctx.Post {
+    static override cacheQueries = true;
+  }
+  const uncachedFindById = await measure(ctx, 'baseline', { name: 'uncached query().findById()', fn: () => ctx.Plain.query().findById(42) });
   await QueryPost.query().findById(42);
-  const findById = await measure(store, 'case', { name: 'query().findById() with cacheQueries', fn: () => QueryPost.query().findById(42) });
+  const findById = await measure(ctx, 'case', { name: 'query().findById() with cacheQueries', fn: () => QueryPost.query().findById(42) });
+  ratio(findById, { uncached: uncachedFindById });
+}
+
+async function cachedValue(ctx: Context, uncachedCount: Row): Promise<void> {
+  const { Plain, Post } = ctx;
   const fragment = () => cached('post-count', async () => Number(((await Plain.query().count('* as n').first()) as unknown as { n: number }).n), { dependsOn: [Post] });
   await fragment();
-  const cachedHit = await measure(store, 'case', { name: 'cached() value (warm)', fn: fragment });
+  const cachedHit = await measure(ctx, 'case', { name: 'cached() value (warm)', fn: fragment });
+  ratio(cachedHit, { uncached: uncachedCount });
+}
 
-  // -------- mixed: 95% reads (Zipf over 10,000 slugs), 5% writes, 64 at a time
-  const workload = (read: (slug: string) => PromiseLike<unknown>, write: (slug: string) => PromiseLike<unknown>) => {
-    const rank = zipf(10_000, 1.0, 42);
-    let seed = 7;
-    return () => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      const slug = `post-${rank()}`;
-      return seed / 2 ** 31 < 0.05 ? write(slug) : read(slug);
-    };
-  };
-  const patchTitle = (slug: string) => Plain.query().patch({ title: `m${counter++}` }).where('slug', slug);
-  const mixedUncached = await measureWorkload(store, 'baseline', 'mixed 95/5 Zipf, 64 concurrent: uncached', MIXED_OPS, 64,
-    workload((slug) => Plain.query().findOne({ slug }), patchTitle));
-  const mixedHand = await measureWorkload(store, 'baseline', 'mixed: hand-written cache-aside', MIXED_OPS, 64,
-    workload(handGet, async (slug) => {
+/** 95% reads (Zipf over 10,000 slugs), 5% writes, 64 at a time: uncached, hand-written, bentocache, objection-cache. */
+async function mixedWorkload(ctx: Context): Promise<void> {
+  const { Plain, Post, hand, handGet, bento, bentoGet, next } = ctx;
+  const patchTitle = (slug: string) => Plain.query().patch({ title: `m${next()}` }).where('slug', slug);
+  const mixedUncached = await measureWorkload(ctx, 'baseline', 'mixed 95/5 Zipf, 64 concurrent: uncached', MIXED_OPS, 64,
+    mixedOps((slug) => Plain.query().findOne({ slug }), patchTitle));
+  const mixedHand = await measureWorkload(ctx, 'baseline', 'mixed: hand-written cache-aside', MIXED_OPS, 64,
+    mixedOps(handGet, async (slug) => {
       await patchTitle(slug);
       await hand.delete(slug);
     }));
-  const mixedBento = await measureWorkload(store, 'baseline', 'mixed: bentocache', MIXED_OPS, 64,
-    workload(bentoGet, async (slug) => {
+  const mixedBento = await measureWorkload(ctx, 'baseline', 'mixed: bentocache', MIXED_OPS, 64,
+    mixedOps(bentoGet, async (slug) => {
       await patchTitle(slug);
-      await bento.delete({ key: `b:${db}:${slug}` });
+      await bento.delete({ key: `b:${ctx.db}:${slug}` });
     }));
-  const mixed = await measureWorkload(store, 'case', 'mixed: objection-cache', MIXED_OPS, 64,
-    workload((slug) => Post.get(slug), (slug) => Post.query().patch({ title: `m${counter++}` }).where('slug', slug)));
-
-  // -------- a Redis outage: the server paused (SIGSTOP) under lookups made one after another. One lookup waits
-  // out the store timeout (1 s by default); then the breaker sends every lookup straight to the DB.
-  let outage: Row | undefined;
-  if (store === 'redis' && redis) {
-    process.kill(redis.process.pid!, 'SIGSTOP');
-    try {
-      outage = await measureSequential(store, 'get during a Redis outage (server paused)', OUTAGE_OPS, 100, (i) => Post.get(`post-${(i % 1000) + 1}`));
-    } finally {
-      process.kill(redis.process.pid!, 'SIGCONT');
-    }
-  }
-
-  const ratio = (row: Row, baselines: Record<string, Row>) => {
-    for (const [label, base] of Object.entries(baselines)) row.ratios[label] = row.opsPerSec / base.opsPerSec;
-  };
-  ratio(hot, { uncached: uncachedFind, 'hand-written': handHit, bentocache: bentoHit });
-  ratio(miss, { uncached: uncachedMiss, 'hand-written': handMiss, bentocache: bentoMiss });
-  ratio(coldGet, { uncached: uncachedFind, 'hand-written': handCold, bentocache: bentoCold });
-  ratio(warmMany, { uncached: uncachedMany });
-  ratio(coldMany, { uncached: uncachedMany });
-  ratio(save, { uncached: uncachedSave });
-  ratio(bulk, { uncached: uncachedBulk });
-  ratio(stampede, { uncached: uncachedStampede });
+  const mixed = await measureWorkload(ctx, 'case', 'mixed: objection-cache', MIXED_OPS, 64,
+    mixedOps((slug) => Post.get(slug), (slug) => Post.query().patch({ title: `m${next()}` }).where('slug', slug)));
   ratio(mixed, { uncached: mixedUncached, 'hand-written': mixedHand, bentocache: mixedBento });
-  ratio(listHit, { uncached: uncachedList, 'hand-written': handListHit });
-  ratio(listCold, { uncached: uncachedList });
-  ratio(countHit, { uncached: uncachedCount });
-  ratio(findById, { uncached: uncachedFindById });
-  ratio(cachedHit, { uncached: uncachedCount });
-  if (outage) ratio(outage, { uncached: uncachedFind });
-  ratio(plainFindOnCached, { uncached: plainFind });
-  ratio(plainListOnCached, { uncached: plainList });
-
-  await bento.disconnectAll();
-  if (store === 'redis') {
-    await keyv.disconnect();
-    await hand.disconnect();
-  }
 }
 
-async function redisKeyv(namespace: string): Promise<Keyv> {
-  const adapter = new KeyvRedis(redis!.url);
-  await adapter.getClient();
-  return new Keyv(adapter, { namespace });
+/**
+ * The Redis server paused (SIGSTOP) under lookups made one after another. One lookup waits out the store timeout
+ * (1 s by default); then the breaker sends every lookup straight to the DB.
+ */
+async function redisOutage(ctx: Context, base: LookupBaselines): Promise<void> {
+  const { redis, Post } = ctx;
+  if (ctx.store !== 'redis' || !redis) return;
+  process.kill(redis.server.process.pid!, 'SIGSTOP');
+  let outage: Row;
+  try {
+    outage = await measureSequential(ctx, 'get during a Redis outage (server paused)', OUTAGE_OPS, 100, (i) => Post.get(`post-${(i % 1000) + 1}`));
+  } finally {
+    process.kill(redis.server.process.pid!, 'SIGCONT');
+  }
+  ratio(outage, { uncached: base.uncachedFind });
 }
 
 // ---------------------------------------------------------------- run, report
-const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-console.log(`objection-cache benchmark: ${ROWS.toLocaleString('en')} posts, ${machine}\n`);
-const sqlite = await openSqlite();
-const postgres = await openPostgres();
-for (const [name, connection] of [['sqlite', sqlite], ['postgres', postgres?.knex]] as const) {
-  if (!connection) continue;
-  useDatabase(name, connection);
-  await runStore('memory');
-  if (redis) await runStore('redis');
+function resultsMarkdown(machine: string, postgres: boolean, redis: boolean): string {
+  return [
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; ${ROWS.toLocaleString('en')} posts in a SQLite file${postgres ? ' and in PostgreSQL on loopback' : ''}${redis ? ', redis-server on loopback' : ''}.`,
+    '',
+    '| db | store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | × uncached | × hand-written | × bentocache |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => {
+      const x = (label: string) => (r.ratios[label] === undefined ? '' : `${r.ratios[label]!.toFixed(2)}`);
+      const name = r.kind === 'baseline' ? `*${r.name}*` : `**${r.name}**`;
+      return `| ${r.db} | ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
+    }),
+    '',
+    'Ratios are ops/s of the case over ops/s of the baseline doing the same work (above 1: faster). Baselines are in italics.',
+  ].join('\n');
 }
 
-const md = [
-  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; ${ROWS.toLocaleString('en')} posts in a SQLite file${postgres ? ' and in PostgreSQL on loopback' : ''}${redis ? ', redis-server on loopback' : ''}.`,
-  '',
-  '| db | store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | × uncached | × hand-written | × bentocache |',
-  '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => {
-    const x = (label: string) => (r.ratios[label] === undefined ? '' : `${r.ratios[label]!.toFixed(2)}`);
-    const name = r.kind === 'baseline' ? `*${r.name}*` : `**${r.name}**`;
-    return `| ${r.db} | ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
-  }),
-  '',
-  'Ratios are ops/s of the case over ops/s of the baseline doing the same work (above 1: faster). Baselines are in italics.',
-].join('\n');
-writeFileSync(join(here, 'results.md'), `${md}\n`);
-writeFileSync(join(here, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, rows: ROWS, time: TIME, results: rows }, null, 2)}\n`);
-writeFileSync(join(here, 'latency.svg'), await renderChart(rows));
-console.log(`\n${md}\n\nwrote bench/results.json, bench/results.md, bench/latency.svg`);
+async function writeResults(machine: string, postgres: boolean, redis: boolean): Promise<void> {
+  const md = resultsMarkdown(machine, postgres, redis);
+  writeFileSync(join(here, 'results.md'), `${md}\n`);
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, rows: ROWS, time: TIME, results: rows }, null, 2)}\n`);
+  writeFileSync(join(here, 'latency.svg'), await renderChart(rows));
+  console.log(`\n${md}\n\nwrote bench/results.json, bench/results.md, bench/latency.svg`);
+}
 
-await info?.quit();
-await redis?.stop();
-for (const baseline of baselineKnexes) await baseline.destroy();
-await sqlite.destroy();
-await postgres?.knex.destroy();
-await postgres?.server.stop();
+async function closeAll(redis: Redis | undefined, databases: Database[], sqlite: Knex, postgres: PostgresDatabase | undefined): Promise<void> {
+  await redis?.client.quit();
+  await redis?.server.stop();
+  for (const { baseline } of databases) await baseline.destroy();
+  await sqlite.destroy();
+  await postgres?.knex.destroy();
+  await postgres?.server.stop();
+}
+
+async function main(): Promise<void> {
+  const redis = await openRedis();
+  const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  console.log(`objection-cache benchmark: ${ROWS.toLocaleString('en')} posts, ${machine}\n`);
+  const sqlite = await openSqlite();
+  const postgres = await openPostgres();
+  const databases: Database[] = [];
+  for (const [name, knex] of [['sqlite', sqlite], ['postgres', postgres?.knex]] as const) {
+    if (!knex) continue;
+    const database = useDatabase(name, knex);
+    databases.push(database);
+    await runStore('memory', database, redis);
+    if (redis) await runStore('redis', database, redis);
+  }
+  await writeResults(machine, postgres !== undefined, redis !== undefined);
+  await closeAll(redis, databases, sqlite, postgres);
+}
+
+await main();
