@@ -59,7 +59,16 @@ async function openSqlite(): Promise<Knex> {
   const file = join(here, 'data', 'posts.sqlite');
   const fresh = !existsSync(file);
   const knex = knexPkg({ client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true });
-  if (fresh || Number((await knex('posts').count('* as n').catch(() => [{ n: 0 }]))[0]!.n) !== ROWS) {
+  if (
+    fresh ||
+    Number(
+      (
+        await knex('posts')
+          .count('* as n')
+          .catch(() => [{ n: 0 }])
+      )[0]!.n,
+    ) !== ROWS
+  ) {
     // knex writes a multi-row insert on SQLite as a compound SELECT, limited to 500 terms
     await seed(knex, 400);
   }
@@ -244,7 +253,14 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
 }
 
 /** A workload run by hand: `ops` operations, `concurrency` at a time; latency of each and throughput overall. */
-async function measureWorkload(at: Where, kind: Row['kind'], name: string, ops: number, concurrency: number, op: (i: number) => PromiseLike<unknown>): Promise<Row> {
+async function measureWorkload(
+  at: Where,
+  kind: Row['kind'],
+  name: string,
+  ops: number,
+  concurrency: number,
+  op: (i: number) => PromiseLike<unknown>,
+): Promise<Row> {
   const latencies = new Float64Array(ops);
   let next = 0;
   const db0 = dbQueries;
@@ -312,7 +328,9 @@ async function measureSequential(at: Where, name: string, ops: number, slowMs: n
 /** Adds a measured row to the results and prints it, with `note` after the figures. */
 function addRow(row: Row, note = ''): Row {
   rows.push(row);
-  console.log(`${`${row.store}/${row.db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}${note}`);
+  console.log(
+    `${`${row.store}/${row.db}`.padEnd(15)} ${row.name.padEnd(44)} ${fmt(row.opsPerSec).padStart(10)} ops/s  p50 ${ms(row.p50)}  p99 ${ms(row.p99)}${note}`,
+  );
   return row;
 }
 
@@ -374,9 +392,10 @@ function openBento(store: StoreKind, redis: Redis | undefined) {
   return new BentoCache({
     default: 'c',
     stores: {
-      c: store === 'memory'
-        ? bentostore().useL1Layer(memoryDriver({ maxItems: 1_000_000 }))
-        : bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: redis!.server.port } })),
+      c:
+        store === 'memory'
+          ? bentostore().useL1Layer(memoryDriver({ maxItems: 1_000_000 }))
+          : bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: redis!.server.port } })),
     },
   });
 }
@@ -418,12 +437,23 @@ async function openStore(store: StoreKind, database: Database, redis: Redis | un
     return post;
   };
   const bento = openBento(store, redis);
-  const bentoGet = (slug: string) => bento.getOrSet({ key: `b:${db}:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
+  const bentoGet = (slug: string) =>
+    bento.getOrSet({ key: `b:${db}:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
 
   let counter = 0;
   const next = () => counter++;
   return {
-    store, db, redis, knex, Plain, Post, keyv, hand, handGet, bento, bentoGet,
+    store,
+    db,
+    redis,
+    knex,
+    Plain,
+    Post,
+    keyv,
+    hand,
+    handGet,
+    bento,
+    bentoGet,
     hundred: Array.from({ length: 100 }, (_, i) => `post-${1000 + i}`),
     next,
     cold: () => `post-${1 + (next() % ROWS)}`,
@@ -512,7 +542,13 @@ interface BatchBaselines {
 async function batchBaselines(ctx: Context): Promise<BatchBaselines> {
   const { Plain, hundred, next } = ctx;
   const uncachedMany = await measure(ctx, 'baseline', { name: 'uncached whereIn(100)', fn: () => Plain.query().whereIn('slug', hundred) });
-  const uncachedSave = await measure(ctx, 'baseline', { name: 'uncached save (patch by id)', fn: () => Plain.query().patch({ title: `t${next()}` }).where('id', 7) });
+  const uncachedSave = await measure(ctx, 'baseline', {
+    name: 'uncached save (patch by id)',
+    fn: () =>
+      Plain.query()
+        .patch({ title: `t${next()}` })
+        .where('id', 7),
+  });
   const uncachedBulk = await measure(ctx, 'baseline', {
     name: 'uncached bulk patch of 1,000 rows',
     fn: () => Plain.query().patch({ views: next() }).whereBetween('id', [20_001, 21_000]),
@@ -688,7 +724,8 @@ async function findByIdCache(ctx: Context): Promise<void> {
 
 async function cachedValue(ctx: Context, uncachedCount: Row): Promise<void> {
   const { Plain, Post } = ctx;
-  const fragment = () => cached('post-count', async () => Number(((await Plain.query().count('* as n').first()) as unknown as { n: number }).n), { dependsOn: [Post] });
+  const fragment = () =>
+    cached('post-count', async () => Number(((await Plain.query().count('* as n').first()) as unknown as { n: number }).n), { dependsOn: [Post] });
   await fragment();
   const cachedHit = await measure(ctx, 'case', { name: 'cached() value (warm)', fn: fragment });
   ratio(cachedHit, { uncached: uncachedCount });
@@ -697,21 +734,54 @@ async function cachedValue(ctx: Context, uncachedCount: Row): Promise<void> {
 /** 95% reads (Zipf over 10,000 slugs), 5% writes, 64 at a time: uncached, hand-written, bentocache, objection-cache. */
 async function mixedWorkload(ctx: Context): Promise<void> {
   const { Plain, Post, hand, handGet, bento, bentoGet, next } = ctx;
-  const patchTitle = (slug: string) => Plain.query().patch({ title: `m${next()}` }).where('slug', slug);
-  const mixedUncached = await measureWorkload(ctx, 'baseline', 'mixed 95/5 Zipf, 64 concurrent: uncached', MIXED_OPS, 64,
-    mixedOps((slug) => Plain.query().findOne({ slug }), patchTitle));
-  const mixedHand = await measureWorkload(ctx, 'baseline', 'mixed: hand-written cache-aside', MIXED_OPS, 64,
+  const patchTitle = (slug: string) =>
+    Plain.query()
+      .patch({ title: `m${next()}` })
+      .where('slug', slug);
+  const mixedUncached = await measureWorkload(
+    ctx,
+    'baseline',
+    'mixed 95/5 Zipf, 64 concurrent: uncached',
+    MIXED_OPS,
+    64,
+    mixedOps((slug) => Plain.query().findOne({ slug }), patchTitle),
+  );
+  const mixedHand = await measureWorkload(
+    ctx,
+    'baseline',
+    'mixed: hand-written cache-aside',
+    MIXED_OPS,
+    64,
     mixedOps(handGet, async (slug) => {
       await patchTitle(slug);
       await hand.delete(slug);
-    }));
-  const mixedBento = await measureWorkload(ctx, 'baseline', 'mixed: bentocache', MIXED_OPS, 64,
+    }),
+  );
+  const mixedBento = await measureWorkload(
+    ctx,
+    'baseline',
+    'mixed: bentocache',
+    MIXED_OPS,
+    64,
     mixedOps(bentoGet, async (slug) => {
       await patchTitle(slug);
       await bento.delete({ key: `b:${ctx.db}:${slug}` });
-    }));
-  const mixed = await measureWorkload(ctx, 'case', 'mixed: objection-cache', MIXED_OPS, 64,
-    mixedOps((slug) => Post.get(slug), (slug) => Post.query().patch({ title: `m${next()}` }).where('slug', slug)));
+    }),
+  );
+  const mixed = await measureWorkload(
+    ctx,
+    'case',
+    'mixed: objection-cache',
+    MIXED_OPS,
+    64,
+    mixedOps(
+      (slug) => Post.get(slug),
+      (slug) =>
+        Post.query()
+          .patch({ title: `m${next()}` })
+          .where('slug', slug),
+    ),
+  );
   ratio(mixed, { uncached: mixedUncached, 'hand-written': mixedHand, bentocache: mixedBento });
 }
 
@@ -773,7 +843,10 @@ async function main(): Promise<void> {
   const sqlite = await openSqlite();
   const postgres = await openPostgres();
   const databases: Database[] = [];
-  for (const [name, knex] of [['sqlite', sqlite], ['postgres', postgres?.knex]] as const) {
+  for (const [name, knex] of [
+    ['sqlite', sqlite],
+    ['postgres', postgres?.knex],
+  ] as const) {
     if (!knex) continue;
     const database = useDatabase(name, knex);
     databases.push(database);

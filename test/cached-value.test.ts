@@ -12,11 +12,15 @@ forEachSetup(test, 'cached() keeps a value until a row it depends on changes', a
   const post = (await b.Post.getById(1))!;
   let runs = 0;
   const render = () =>
-    cached(`card:${post.id}`, async () => {
-      runs++;
-      const fresh = (await b.Post.query().findById(post.id))!;
-      return { html: `<h1>${fresh.title}</h1>`, at: new Date(0), n: 10n ** 20n };
-    }, { dependsOn: [post] });
+    cached(
+      `card:${post.id}`,
+      async () => {
+        runs++;
+        const fresh = (await b.Post.query().findById(post.id))!;
+        return { html: `<h1>${fresh.title}</h1>`, at: new Date(0), n: 10n ** 20n };
+      },
+      { dependsOn: [post] },
+    );
   const first = await render();
   t.deepEqual(first, { html: '<h1>Title 1</h1>', at: new Date(0), n: 10n ** 20n });
   b.reset();
@@ -36,11 +40,11 @@ forEachSetup(test, 'cached() keeps a value until a row it depends on changes', a
 
 forEachStore(test, 'cached() on a model class or table name is dropped by any write to the table', async (t, kind) => {
   const b = await makeBlog(t, kind);
-  const count = () => cached('author-count', async () => (await b.Author.query().resultSize()), { dependsOn: [b.Author] });
+  const count = () => cached('author-count', async () => await b.Author.query().resultSize(), { dependsOn: [b.Author] });
   // A table name resolves in the given store (default: the configured one) among the cached models this
   // process has used; here Post has been.
   await b.Post.getById(1);
-  const postCount = () => cached('post-count', async () => (await b.Post.query().resultSize()), { dependsOn: ['posts'], store: b.store });
+  const postCount = () => cached('post-count', async () => await b.Post.query().resultSize(), { dependsOn: ['posts'], store: b.store });
   const joinRows = () => cached('join-rows', async () => (await b.knex('post_tags').count('* as n'))[0]!.n, { dependsOn: [b.Author, 'post_tags'] });
   t.is(Number(await joinRows()), 0, "a join table is found through the model's relations");
   await b.Post.relatedQuery('tags').for(1).relate(1);
@@ -58,11 +62,16 @@ forEachStore(test, 'cached() runs one computation for concurrent callers; an err
   const b = await makeBlog(t, kind);
   const open = gate();
   let runs = 0;
-  const slow = () => cached('slow', async () => {
-    runs++;
-    await open.promise;
-    return ['x'];
-  }, { dependsOn: [b.Post] });
+  const slow = () =>
+    cached(
+      'slow',
+      async () => {
+        runs++;
+        await open.promise;
+        return ['x'];
+      },
+      { dependsOn: [b.Post] },
+    );
   const callers = Array.from({ length: 20 }, slow);
   open.open();
   const values = await Promise.all(callers);
@@ -71,10 +80,15 @@ forEachStore(test, 'cached() runs one computation for concurrent callers; an err
   t.not(values[0], values[1], 'each caller gets its own copy');
 
   let failures = 0;
-  const failing = () => cached('failing', async () => {
-    failures++;
-    throw new Error('boom');
-  }, { dependsOn: [b.Post] });
+  const failing = () =>
+    cached(
+      'failing',
+      async () => {
+        failures++;
+        throw new Error('boom');
+      },
+      { dependsOn: [b.Post] },
+    );
   const results = await Promise.allSettled([failing(), failing(), failing()]);
   t.true(results.every((r) => r.status === 'rejected' && String(r.reason) === 'Error: boom'));
   t.is(failures, 1);
@@ -91,12 +105,16 @@ forEachStore(test, 'a computation that read before a write is not served after i
   const b = await makeBlog(t, kind);
   const read = gate();
   const release = gate();
-  const early = cached('titles', async () => {
-    const titles = (await b.Post.query().orderBy('id')).map((p) => p.title);
-    read.open();
-    await release.promise;
-    return titles;
-  }, { dependsOn: [b.Post] });
+  const early = cached(
+    'titles',
+    async () => {
+      const titles = (await b.Post.query().orderBy('id')).map((p) => p.title);
+      read.open();
+      await release.promise;
+      return titles;
+    },
+    { dependsOn: [b.Post] },
+  );
   await read.promise;
   await b.Post.query().patch({ title: 'X' }).where('id', 1);
   const late = await cached('titles', async () => (await b.Post.query().orderBy('id')).map((p) => p.title), { dependsOn: [b.Post] });

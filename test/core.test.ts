@@ -46,7 +46,9 @@ forEachStore(test, 'reads return fresh instances of the subclass; mutating one d
 
 forEachStore(test, 'values survive the store unchanged: Date, boolean, JSON column, numbers', async (t, kind) => {
   const f = await makeFixture(t, { kind });
-  await f.Post.query().patch({ published: true, meta: { nested: { list: [1, 'two', null] }, when: 'x' } as never }).where('id', 2);
+  await f.Post.query()
+    .patch({ published: true, meta: { nested: { list: [1, 'two', null] }, when: 'x' } as never })
+    .where('id', 2);
   await f.Post.getById(2);
   const cached = await f.Post.getById(2);
   const direct = await f.Post.query().findById(2);
@@ -72,17 +74,26 @@ forEachStore(test, 'getMany: aligned with its input, one store read and one DB q
   const f = await makeFixture(t, { kind, rows: 5 });
   const keys = ['post-3', 'nope', 'post-1', 'post-3', 'post-5'];
   const cold = await f.Post.getMany(keys);
-  t.deepEqual(cold.map((p) => p?.slug), ['post-3', undefined, 'post-1', 'post-3', 'post-5']);
+  t.deepEqual(
+    cold.map((p) => p?.slug),
+    ['post-3', undefined, 'post-1', 'post-3', 'post-5'],
+  );
   t.is(f.selects().length, 1);
   t.is(f.store.calls.getMany, 1);
   f.reset();
   const warm = await f.Post.getMany(keys);
-  t.deepEqual(warm.map((p) => p?.slug), ['post-3', undefined, 'post-1', 'post-3', 'post-5']);
+  t.deepEqual(
+    warm.map((p) => p?.slug),
+    ['post-3', undefined, 'post-1', 'post-3', 'post-5'],
+  );
   t.is(f.selects().length, 0);
   t.deepEqual(f.store.calls, { getMany: 1 });
   f.reset();
   const mixed = await f.Post.getMany(['post-1', 'post-2', 'post-4']);
-  t.deepEqual(mixed.map((p) => p?.id), [1, 2, 4]);
+  t.deepEqual(
+    mixed.map((p) => p?.id),
+    [1, 2, 4],
+  );
   t.is(f.selects().length, 1, 'only the two cold keys go to the DB, in one query');
   t.true(f.selects()[0]!.includes('in (?, ?)'));
   t.true(warm[0] !== warm[3], 'duplicate keys still get their own instances');
@@ -91,8 +102,14 @@ forEachStore(test, 'getMany: aligned with its input, one store read and one DB q
 forEachStore(test, 'getManyBy reads any cache key column', async (t, kind) => {
   const f = await makeFixture(t, { kind });
   const rows = await f.Post.getManyBy('name', ['Post 2', 'Post 9', 'Post 1']);
-  t.deepEqual(rows.map((p) => p?.id), [2, undefined, 1]);
-  t.deepEqual((await f.Post.getManyBy('id', [3, 1])).map((p) => p?.slug), ['post-3', 'post-1']);
+  t.deepEqual(
+    rows.map((p) => p?.id),
+    [2, undefined, 1],
+  );
+  t.deepEqual(
+    (await f.Post.getManyBy('id', [3, 1])).map((p) => p?.slug),
+    ['post-3', 'post-1'],
+  );
 });
 
 for (const [label, bad] of [
@@ -114,7 +131,7 @@ for (const [label, bad] of [
     await t.throwsAsync(() => f.Post.getById(bad as never), { instanceOf: TypeError, message: /Post\.id/ });
     t.deepEqual(f.queries, []);
     t.deepEqual(f.store.calls, {});
-    });
+  });
 }
 
 forEachStore(test, 'getBy on a column that is not a cache key names the allowed columns, before any I/O', async (t, kind) => {
@@ -136,12 +153,18 @@ forEachStore(test, 'keys with ":", spaces, newlines, "*", unicode or 10 kB of te
   for (const [i, slug] of slugs.entries()) await f.Post.query().insert({ slug, name: `n${i}` });
   for (let round = 0; round < 2; round++) {
     const rows = await f.Post.getMany(slugs);
-    t.deepEqual(rows.map((r) => r?.slug), slugs);
+    t.deepEqual(
+      rows.map((r) => r?.slug),
+      slugs,
+    );
     for (const slug of slugs) t.is((await f.Post.get(slug))?.slug, slug);
   }
   const stored = await storedKeys(f.store, kind);
   t.true(stored.length >= slugs.length * 2);
-  t.true(stored.every((key) => key.length < 200), 'long keys are hashed');
+  t.true(
+    stored.every((key) => key.length < 200),
+    'long keys are hashed',
+  );
 });
 
 forEachStore(test, 'number, bigint and string spellings of one id read the same row', async (t, kind) => {
@@ -219,7 +242,10 @@ forEachStore(test, 'writes the cache cannot see (through a knex no cached model 
   s.store.resetCounts();
   await s.Reader.flushAll();
   t.deepEqual(s.store.calls, { deleteMany: 1 }, 'the generation and the table version, in one call');
-  t.deepEqual(s.store.keysDeleted.map((keys) => keys.map(unscoped)), [['{oc:posts}:gen', '{oc:posts}:tv']]);
+  t.deepEqual(
+    s.store.keysDeleted.map((keys) => keys.map(unscoped)),
+    [['{oc:posts}:gen', '{oc:posts}:tv']],
+  );
   t.is((await s.Reader.get('post-2'))?.title, 'raw');
   t.is((await s.Reader.get('post-1'))?.title, 'raw');
   await t.throwsAsync(() => s.Reader.flush(null as never), { instanceOf: TypeError });
@@ -231,9 +257,12 @@ forEachStore(test, 'reads with a transaction go to the DB through it and never t
     await f.Post.query(trx).patch({ title: 'in trx' }).where('id', 1);
     f.reset();
     t.is((await f.Post.get('post-1', trx))?.title, 'in trx');
-    t.deepEqual((await f.Post.getMany(['post-2', 'post-1'], trx)).map((p) => p?.id), [2, 1]);
+    t.deepEqual(
+      (await f.Post.getMany(['post-2', 'post-1'], trx)).map((p) => p?.id),
+      [2, 1],
+    );
     t.is((await f.Post.getById(3, trx))?.slug, 'post-3');
-    t.is((await f.Post.getBy('name', 'nope', trx)), undefined);
+    t.is(await f.Post.getBy('name', 'nope', trx), undefined);
     t.deepEqual(f.store.calls, {});
     t.is(f.selects().length, 4);
   });
@@ -245,7 +274,10 @@ forEachStore(test, 'a store that throws never fails a read: get falls back to th
   const f = await makeFixture(t, { kind, onError: (error, context) => errors.push(`${context.operation}: ${String(error)}`) });
   f.store.failing = true;
   t.is((await f.Post.get('post-1'))?.name, 'Post 1');
-  t.deepEqual((await f.Post.getMany(['post-2', 'nope'])).map((p) => p?.id), [2, undefined]);
+  t.deepEqual(
+    (await f.Post.getMany(['post-2', 'nope'])).map((p) => p?.id),
+    [2, undefined],
+  );
   t.is(f.selects().length, 2);
   t.true(errors.some((e) => e.startsWith('getMany: Error: store down')));
   const post = (await f.Post.getById(3))!;
@@ -266,7 +298,10 @@ forEachStore(test, 'a store that never answers is bypassed after the timeout', a
 forEachStore(test, 'ttl and missTtl reach the store; statics override mixin options', async (t, kind) => {
   const f = await makeFixture(t, { kind, ttl: 5000, missTtl: 700 });
   await f.Post.getMany(['post-1', 'nope']);
-  const ttls = [...f.store.ttls.entries()].filter(([key]) => key.includes(':k:')).map(([, ttl]) => ttl).sort();
+  const ttls = [...f.store.ttls.entries()]
+    .filter(([key]) => key.includes(':k:'))
+    .map(([, ttl]) => ttl)
+    .sort();
   t.deepEqual(ttls, [5000, 700].sort());
   class Short extends f.Post {
     static override cacheTtl = 42;
@@ -274,7 +309,10 @@ forEachStore(test, 'ttl and missTtl reach the store; statics override mixin opti
   }
   f.store.ttls.clear();
   await Short.getMany(['post-2', 'nope-2']);
-  const shortTtls = [...f.store.ttls.entries()].filter(([key]) => key.includes(':k:')).map(([, ttl]) => ttl).sort();
+  const shortTtls = [...f.store.ttls.entries()]
+    .filter(([key]) => key.includes(':k:'))
+    .map(([, ttl]) => ttl)
+    .sort();
   t.deepEqual(shortTtls, [42, 7].sort());
 });
 
@@ -310,7 +348,10 @@ forEachStore(test, 'cacheStore is the Keyv: the low-level API of the seed (a lis
   t.is(store, f.store);
   await store.set('all-posts', ['post-1', 'post-2']);
   t.deepEqual(await store.get('all-posts'), ['post-1', 'post-2']);
-  await store.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
+  await store.setMany([
+    { key: 'a', value: 1 },
+    { key: 'b', value: 2 },
+  ]);
   t.deepEqual(await store.getMany(['a', 'b']), [1, 2]);
   t.true(await store.delete('all-posts'));
   t.is(await store.get('all-posts'), undefined);
@@ -349,4 +390,3 @@ test('works with nothing configured: the default store is in memory', async (t) 
   t.is(selects, 1);
   await knex.destroy();
 });
-

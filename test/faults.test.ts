@@ -61,7 +61,11 @@ test.serial('Redis paused (SIGSTOP): reads fall back to the DB, writes succeed, 
   t.is((await f.knex('posts').where('id', 1).first()).title, 'written during the outage');
   t.is((await A.get('post-1'))?.title, 'written during the outage', 'A reads the DB while its flush is pending');
   t.is((await B.get('post-1'))?.title, 'written during the outage', 'B cannot reach Redis either: the DB answers');
-  t.deepEqual(errors.filter((e) => e.startsWith('A ')), ['A getMany: Error: store getMany timed out after 300 ms'], 'A waited out one timeout in all');
+  t.deepEqual(
+    errors.filter((e) => e.startsWith('A ')),
+    ['A getMany: Error: store getMany timed out after 300 ms'],
+    'A waited out one timeout in all',
+  );
 
   process.kill(redis.process.pid!, 'SIGCONT');
   // Until a background check gets through, each process answers from the DB; A's check delivers its flush.
@@ -138,7 +142,10 @@ test.serial('during an outage one lookup waits out the timeout; the others go st
   f.reset();
   const slugs = ['post-1', 'post-2', 'post-3', 'nope', 'post-2'];
   const rows = await Promise.all(slugs.map((slug) => A.get(slug)));
-  t.deepEqual(rows.map((row) => row?.slug), ['post-1', 'post-2', 'post-3', undefined, 'post-2']);
+  t.deepEqual(
+    rows.map((row) => row?.slug),
+    ['post-1', 'post-2', 'post-3', undefined, 'post-2'],
+  );
   for (const slug of slugs) t.is((await A.get(slug))?.slug, slug === 'nope' ? undefined : slug, 'one after another too');
   t.is(store.calls.getMany, undefined, 'no lookup reached the store: none waited for it');
   t.is(store.calls.setMany, undefined, 'and none tried to fill it');
@@ -241,7 +248,10 @@ test('a write while the breaker is open checks the store at once: its flush does
   await f.Post.query().patch({ title: 'after the blip' }).where('id', 2);
   t.is(f.store.calls.get, 1, 'the write started a check at once');
   const keys = await flushed;
-  t.true(keys.some((key) => key.endsWith(':k:slug:=post-2')), 'and the check delivered the flush');
+  t.true(
+    keys.some((key) => key.endsWith(':k:slug:=post-2')),
+    'and the check delivered the flush',
+  );
   f.reset();
   t.is((await f.Post.get('post-2'))?.title, 'after the blip');
   t.is(f.store.calls.getMany, 1, 'the breaker is closed: the cache is read again');

@@ -44,7 +44,9 @@ forEachStore(test, 'any key reads the row the DB reads, or is a TypeError before
           t.deepEqual(f.store.calls, {});
           continue;
         }
-        const direct = await Post.query().where('slug', k as string).first();
+        const direct = await Post.query()
+          .where('slug', k as string)
+          .first();
         const cold = await Post.get(k as string);
         const warm = await Post.get(k as string);
         t.deepEqual(cold?.$toJson(), direct?.$toJson(), `cold ${JSON.stringify(String(k)).slice(0, 40)}`);
@@ -63,7 +65,10 @@ forEachStore(test, 'distinct keys never share an entry; keys are bounded in leng
   const stored = (await storedKeys(f.store, kind)).filter((k) => k.includes(':k:slug:'));
   t.is(new Set(stored).size, slugs.length, 'one entry per distinct value');
   t.true(stored.every((k) => k.length < 200));
-  t.deepEqual((await f.Post.getMany(slugs)).map((p) => p?.slug), slugs);
+  t.deepEqual(
+    (await f.Post.getMany(slugs)).map((p) => p?.slug),
+    slugs,
+  );
 });
 
 forEachStore(test, 'flushAll() with glob-like keys touches only its own model, in its own app', async (t, kind) => {
@@ -87,8 +92,16 @@ forEachStore(test, 'flushAll() with glob-like keys touches only its own model, i
   f.reset();
   await f.Post.flushAll();
   const after = await storedKeys(f.store, kind);
-  t.deepEqual(before.filter((k) => !after.includes(k)).map((k) => unscoped(k.replace(/^.*?\{/, '{'))), ['{oc:posts}:gen'], 'exactly one stored key deleted');
-  t.deepEqual(f.store.keysDeleted.map((keys) => keys.map(unscoped)), [['{oc:posts}:gen', '{oc:posts}:tv']], 'the generation and the table version (not stored: no query was cached)');
+  t.deepEqual(
+    before.filter((k) => !after.includes(k)).map((k) => unscoped(k.replace(/^.*?\{/, '{'))),
+    ['{oc:posts}:gen'],
+    'exactly one stored key deleted',
+  );
+  t.deepEqual(
+    f.store.keysDeleted.map((keys) => keys.map(unscoped)),
+    [['{oc:posts}:gen', '{oc:posts}:tv']],
+    'the generation and the table version (not stored: no query was cached)',
+  );
   t.is(f.store.calls.deleteMany, 1);
   f.reset();
   await OtherApp.getMany(['*', '?']);

@@ -21,7 +21,10 @@ test('hits and cached misses make no DB query; writes flush', async (t) => {
   f.reset();
   t.is((await Post.get('post-1'))?.id, 1);
   t.is(await Post.get('nope'), undefined);
-  t.deepEqual((await Post.getMany(['post-1', 'nope'])).map((p) => p?.id), [1, undefined]);
+  t.deepEqual(
+    (await Post.getMany(['post-1', 'nope'])).map((p) => p?.id),
+    [1, undefined],
+  );
   t.is(f.selects().length, 0);
   await Post.query().patch({ title: 'new', slug: 'nope' }).where('id', 1);
   t.is(await Post.get('post-1'), undefined);

@@ -34,7 +34,15 @@ test('after a write returns, no process reads the old row: 0 violations in 6,000
   const worker = fileURLToPath(new URL('./helpers/worker.ts', import.meta.url));
   const results = await Promise.all(
     Array.from({ length: WORKERS }, (_, index) => {
-      const job = { redisUrl: redis.url, pg: { host: '127.0.0.1', port, user: 'postgres', database }, index, workers: WORKERS, rows: ROWS, ops: OPS, seed: 17 + index };
+      const job = {
+        redisUrl: redis.url,
+        pg: { host: '127.0.0.1', port, user: 'postgres', database },
+        index,
+        workers: WORKERS,
+        rows: ROWS,
+        ops: OPS,
+        seed: 17 + index,
+      };
       const child = fork(worker, [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       return new Promise<Stats>((resolve, reject) => {
         let stats: Stats | undefined;

@@ -48,171 +48,182 @@ const step = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('transaction' as const), writes: fc.array(write, { maxLength: 4 }), rollback: fc.boolean() }) },
 );
 
-forEachStore(test, 'random reads, writes and transactions never leave a cached read that differs from the DB', async (t, kind, db) => {
-  let runs = 0;
-  // One database per test; each run starts from the same two rows.
-  const knex = await makeKnex(t, db);
-  // On Redis one connection serves every run; each run gets a prefix of its own.
-  const shared = kind === 'memory' ? undefined : kind === 'local' ? createMemoryStore() : await makeStore(t, kind);
-  await fc.assert(
-    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
-      runs++;
-      {
-        await knex.schema.dropTableIfExists('posts');
-        await knex.schema.dropTableIfExists('authors');
-        await knex.schema.createTable('posts', POSTS_DDL);
-        await knex.schema.createTable('authors', (table) => {
-          table.increments('id');
-          table.string('name').notNullable();
-        });
-        await knex('authors').insert([{ name: 'A' }, { name: 'B' }, { name: 'C' }]);
-        await knex('posts').insert([
-          { slug: 'a', name: 'A', views: 1, authorId: 1 },
-          { slug: 'b', name: 'B', views: 2, authorId: 2 },
-        ]);
-        const store = shared ?? new CountingKeyv();
-        class Author extends CachedModel(Model, { store, prefix: `run${runs}`, timeout: 20_000 }) {
-          static override tableName = 'authors';
-          declare id: number;
-          declare name: string;
-          static override get relationMappings() {
-            return { posts: { relation: Model.HasManyRelation, modelClass: Post, join: { from: 'authors.id', to: 'posts.authorId' } } };
+forEachStore(
+  test,
+  'random reads, writes and transactions never leave a cached read that differs from the DB',
+  async (t, kind, db) => {
+    let runs = 0;
+    // One database per test; each run starts from the same two rows.
+    const knex = await makeKnex(t, db);
+    // On Redis one connection serves every run; each run gets a prefix of its own.
+    const shared = kind === 'memory' ? undefined : kind === 'local' ? createMemoryStore() : await makeStore(t, kind);
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        runs++;
+        {
+          await knex.schema.dropTableIfExists('posts');
+          await knex.schema.dropTableIfExists('authors');
+          await knex.schema.createTable('posts', POSTS_DDL);
+          await knex.schema.createTable('authors', (table) => {
+            table.increments('id');
+            table.string('name').notNullable();
+          });
+          await knex('authors').insert([{ name: 'A' }, { name: 'B' }, { name: 'C' }]);
+          await knex('posts').insert([
+            { slug: 'a', name: 'A', views: 1, authorId: 1 },
+            { slug: 'b', name: 'B', views: 2, authorId: 2 },
+          ]);
+          const store = shared ?? new CountingKeyv();
+          class Author extends CachedModel(Model, { store, prefix: `run${runs}`, timeout: 20_000 }) {
+            static override tableName = 'authors';
+            declare id: number;
+            declare name: string;
+            static override get relationMappings() {
+              return { posts: { relation: Model.HasManyRelation, modelClass: Post, join: { from: 'authors.id', to: 'posts.authorId' } } };
+            }
           }
-        }
-        class Post extends makePostClass(store, { prefix: `run${runs}` }) {
-          declare author?: Author;
-          static override get relationMappings() {
-            return { author: { relation: Model.BelongsToOneRelation, modelClass: Author, join: { from: 'posts.authorId', to: 'authors.id' } } };
+          class Post extends makePostClass(store, { prefix: `run${runs}` }) {
+            declare author?: Author;
+            static override get relationMappings() {
+              return { author: { relation: Model.BelongsToOneRelation, modelClass: Author, join: { from: 'posts.authorId', to: 'authors.id' } } };
+            }
           }
-        }
-        Post.knex(knex);
-        Author.knex(knex);
-        type P = InstanceType<typeof Post>;
-        const queries = (cache: boolean): PromiseLike<unknown>[] => {
-          const on = <Q extends { cache(): Q }>(query: Q): Q => (cache ? query.cache() : query);
-          return [
-            on(Post.query().orderBy('id')),
-            on(Post.query().where('views', '>=', 2).orderBy('id')),
-            on(Post.query().withGraphFetched('author').orderBy('id')),
-            on(Post.query().count('* as n').first()),
-            on(Author.query().withGraphJoined('posts').orderBy(['authors.id', 'posts.id'])),
-          ];
-        };
+          Post.knex(knex);
+          Author.knex(knex);
+          type P = InstanceType<typeof Post>;
+          const queries = (cache: boolean): PromiseLike<unknown>[] => {
+            const on = <Q extends { cache(): Q }>(query: Q): Q => (cache ? query.cache() : query);
+            return [
+              on(Post.query().orderBy('id')),
+              on(Post.query().where('views', '>=', 2).orderBy('id')),
+              on(Post.query().withGraphFetched('author').orderBy('id')),
+              on(Post.query().count('* as n').first()),
+              on(Author.query().withGraphJoined('posts').orderBy(['authors.id', 'posts.id'])),
+            ];
+          };
 
-        const apply = async (w: Write, trx?: Knex.Transaction, rethrow = false): Promise<void> => {
-          const q = () => Post.query(trx);
-          try {
-            switch (w.op) {
-              case 'insert':
-                await q().insert({ slug: w.slug, name: w.name, views: 1 });
+          const apply = async (w: Write, trx?: Knex.Transaction, rethrow = false): Promise<void> => {
+            const q = () => Post.query(trx);
+            try {
+              switch (w.op) {
+                case 'insert':
+                  await q().insert({ slug: w.slug, name: w.name, views: 1 });
+                  break;
+                case 'rename':
+                  await q().patch({ slug: w.slug }).where('id', w.id);
+                  break;
+                case 'renameName':
+                  await q().patch({ name: w.name }).where('slug', w.from);
+                  break;
+                case 'bulkPatch':
+                  await q()
+                    .patch({ title: w.title, views: raw('views + 1') as never })
+                    .where('views', '>=', w.minViews);
+                  break;
+                case 'rawSlug':
+                  await q()
+                    .patch({ slug: raw("slug || 'x'") as never })
+                    .where('id', w.id);
+                  break;
+                case 'delete':
+                  await q().deleteById(w.id);
+                  break;
+                case 'deleteWhere':
+                  await q().delete().where('slug', w.slug);
+                  break;
+                case 'save': {
+                  const post = (await Post.getById(w.id, trx)) as P | undefined;
+                  if (!post) break;
+                  post.title = w.title;
+                  if (w.slug !== null) post.slug = w.slug;
+                  await post.save(trx);
+                  break;
+                }
+                case 'upsert':
+                  await q().insert({ slug: w.slug, name: w.name }).onConflict('slug').merge();
+                  break;
+                case 'setAuthor':
+                  await q().patch({ authorId: w.author }).where('id', w.id);
+                  break;
+                case 'renameAuthor':
+                  await Author.query(trx).patch({ name: w.name }).where('id', w.author);
+                  break;
+              }
+            } catch (error) {
+              if (rethrow || !UNIQUE_VIOLATION.test(String(error))) throw error;
+            }
+          };
+
+          const check = async (label: string): Promise<void> => {
+            const rows = await Post.query();
+            const by = (column: 'id' | 'slug' | 'name', value: unknown) => rows.find((row) => row[column] === value)?.$toJson();
+            const slugs = [...SLUGS, ...rows.map((row) => row.slug)];
+            const cachedBySlug = await Post.getMany(slugs);
+            slugs.forEach((s, i) => t.deepEqual(cachedBySlug[i]?.$toJson(), by('slug', s), `${label}: slug ${s}`));
+            const cachedByName = await Post.getManyBy('name', NAMES);
+            NAMES.forEach((n, i) => t.deepEqual(cachedByName[i]?.$toJson(), by('name', n), `${label}: name ${n}`));
+            const cachedById = await Post.getManyBy('id', IDS);
+            IDS.forEach((n, i) => t.deepEqual(cachedById[i]?.$toJson(), by('id', n), `${label}: id ${n}`));
+            const cachedQueries = await Promise.all(queries(true));
+            const directQueries = await Promise.all(queries(false));
+            cachedQueries.forEach((result, i) => t.deepEqual(plain(result), plain(directQueries[i]), `${label}: cached query ${i}`));
+            for (const row of rows) {
+              const related = await row.$relatedQuery('author');
+              const direct = await Author.query().findById(row.authorId ?? -1);
+              t.deepEqual(related?.$toJson(), direct?.$toJson(), `${label}: author of post ${row.id}`);
+            }
+          };
+
+          for (const [i, s] of steps.entries()) {
+            switch (s.op) {
+              case 'get':
+                await Post.get(s.slug);
                 break;
-              case 'rename':
-                await q().patch({ slug: w.slug }).where('id', w.id);
+              case 'getByName':
+                await Post.getByName(s.name);
                 break;
-              case 'renameName':
-                await q().patch({ name: w.name }).where('slug', w.from);
+              case 'getById':
+                await Post.getById(s.id);
                 break;
-              case 'bulkPatch':
-                await q().patch({ title: w.title, views: raw('views + 1') as never }).where('views', '>=', w.minViews);
+              case 'getMany':
+                await Post.getMany(s.slugs);
                 break;
-              case 'rawSlug':
-                await q().patch({ slug: raw("slug || 'x'") as never }).where('id', w.id);
+              case 'query':
+                await queries(true)[s.which];
                 break;
-              case 'delete':
-                await q().deleteById(w.id);
-                break;
-              case 'deleteWhere':
-                await q().delete().where('slug', w.slug);
-                break;
-              case 'save': {
-                const post = (await Post.getById(w.id, trx)) as P | undefined;
-                if (!post) break;
-                post.title = w.title;
-                if (w.slug !== null) post.slug = w.slug;
-                await post.save(trx);
+              case 'related': {
+                const post = (await Post.getById(s.id)) as P | undefined;
+                if (post) await post.$relatedQuery('author');
                 break;
               }
-              case 'upsert':
-                await q().insert({ slug: w.slug, name: w.name }).onConflict('slug').merge();
+              case 'transaction':
+                await Post.transaction(async (trx) => {
+                  // Each write in a savepoint: on PostgreSQL a unique violation would otherwise abort the transaction.
+                  for (const w of s.writes) {
+                    await trx
+                      .transaction((savepoint) => apply(w, savepoint, true))
+                      .catch((error: unknown) => {
+                        if (!UNIQUE_VIOLATION.test(String(error))) throw error;
+                      });
+                  }
+                  if (s.rollback) throw new Error('rollback');
+                }).catch((error: unknown) => {
+                  if (String(error) !== 'Error: rollback') throw error;
+                });
                 break;
-              case 'setAuthor':
-                await q().patch({ authorId: w.author }).where('id', w.id);
-                break;
-              case 'renameAuthor':
-                await Author.query(trx).patch({ name: w.name }).where('id', w.author);
-                break;
+              default:
+                await apply(s);
             }
-          } catch (error) {
-            if (rethrow || !UNIQUE_VIOLATION.test(String(error))) throw error;
+            await check(`step ${i} (${s.op})`);
           }
-        };
-
-        const check = async (label: string): Promise<void> => {
-          const rows = await Post.query();
-          const by = (column: 'id' | 'slug' | 'name', value: unknown) => rows.find((row) => row[column] === value)?.$toJson();
-          const slugs = [...SLUGS, ...rows.map((row) => row.slug)];
-          const cachedBySlug = await Post.getMany(slugs);
-          slugs.forEach((s, i) => t.deepEqual(cachedBySlug[i]?.$toJson(), by('slug', s), `${label}: slug ${s}`));
-          const cachedByName = await Post.getManyBy('name', NAMES);
-          NAMES.forEach((n, i) => t.deepEqual(cachedByName[i]?.$toJson(), by('name', n), `${label}: name ${n}`));
-          const cachedById = await Post.getManyBy('id', IDS);
-          IDS.forEach((n, i) => t.deepEqual(cachedById[i]?.$toJson(), by('id', n), `${label}: id ${n}`));
-          const cachedQueries = await Promise.all(queries(true));
-          const directQueries = await Promise.all(queries(false));
-          cachedQueries.forEach((result, i) => t.deepEqual(plain(result), plain(directQueries[i]), `${label}: cached query ${i}`));
-          for (const row of rows) {
-            const related = await row.$relatedQuery('author');
-            const direct = await Author.query().findById(row.authorId ?? -1);
-            t.deepEqual(related?.$toJson(), direct?.$toJson(), `${label}: author of post ${row.id}`);
-          }
-        };
-
-        for (const [i, s] of steps.entries()) {
-          switch (s.op) {
-            case 'get':
-              await Post.get(s.slug);
-              break;
-            case 'getByName':
-              await Post.getByName(s.name);
-              break;
-            case 'getById':
-              await Post.getById(s.id);
-              break;
-            case 'getMany':
-              await Post.getMany(s.slugs);
-              break;
-            case 'query':
-              await queries(true)[s.which];
-              break;
-            case 'related': {
-              const post = (await Post.getById(s.id)) as P | undefined;
-              if (post) await post.$relatedQuery('author');
-              break;
-            }
-            case 'transaction':
-              await Post.transaction(async (trx) => {
-                // Each write in a savepoint: on PostgreSQL a unique violation would otherwise abort the transaction.
-                for (const w of s.writes) {
-                  await trx.transaction((savepoint) => apply(w, savepoint, true)).catch((error: unknown) => {
-                    if (!UNIQUE_VIOLATION.test(String(error))) throw error;
-                  });
-                }
-                if (s.rollback) throw new Error('rollback');
-              }).catch((error: unknown) => {
-                if (String(error) !== 'Error: rollback') throw error;
-              });
-              break;
-            default:
-              await apply(s);
-          }
-          await check(`step ${i} (${s.op})`);
         }
-      }
-    }),
-    { numRuns: db === 'postgres' ? 100 : 200 },
-  );
-  t.is(runs, db === 'postgres' ? 100 : 200);
-}, [...CONSISTENCY_SETUPS, { store: 'local', db: 'sqlite' }]);
+      }),
+      { numRuns: db === 'postgres' ? 100 : 200 },
+    );
+    t.is(runs, db === 'postgres' ? 100 : 200);
+  },
+  [...CONSISTENCY_SETUPS, { store: 'local', db: 'sqlite' }],
+);
 
 function plain(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null)) as unknown;

@@ -22,11 +22,25 @@ const QUERIES: Record<string, (b: Blog, cache: boolean) => PromiseLike<unknown>>
   countByAuthor: (b, c) => on(b.Post.query().select('authorId').count('* as n').groupBy('authorId').orderBy('authorId'), c),
   resultSize: (b, c) => on(b.Post.query().where('views', '<', 4), c).resultSize(),
   page: (b, c) => on(b.Post.query().orderBy('id').page(1, 2), c),
-  graph: (b, c) => on(b.Post.query().withGraphFetched('[author, tags(byLabel)]').modifiers({ byLabel: (q) => q.orderBy('label') }).orderBy('id'), c),
+  graph: (b, c) =>
+    on(
+      b.Post.query()
+        .withGraphFetched('[author, tags(byLabel)]')
+        .modifiers({ byLabel: (q) => q.orderBy('label') })
+        .orderBy('id'),
+      c,
+    ),
   joined: (b, c) => on(b.Post.query().withGraphJoined('[author, tags]').orderBy(['posts.id', 'tags.id']), c),
   joinRelated: (b, c) => on(b.Post.query().joinRelated('author').where('author.handle', 'ann').orderBy('posts.id'), c),
   subquery: (b, c) => on(b.Post.query().whereIn('authorId', b.Author.query().select('id').where('name', 'Bob')).orderBy('id'), c),
-  authorsWithPosts: (b, c) => on(b.Author.query().withGraphFetched('posts(ordered)').modifiers({ ordered: (q) => q.orderBy('id') }).orderBy('id'), c),
+  authorsWithPosts: (b, c) =>
+    on(
+      b.Author.query()
+        .withGraphFetched('posts(ordered)')
+        .modifiers({ ordered: (q) => q.orderBy('id') })
+        .orderBy('id'),
+      c,
+    ),
 };
 
 function on<Q extends { cache(): Q }>(query: Q, cache: boolean): Q {
@@ -48,7 +62,11 @@ async function expectFresh(t: ExecutionContext, b: Blog, label: string): Promise
 
 forEachStore(test, 'a cached query answers exactly what the uncached query answers, and a warm one asks the DB nothing', async (t, kind) => {
   const b = await makeBlog(t, kind, 'sqlite', { cachedTags: true });
-  await b.knex('post_tags').insert([{ postId: 1, tagId: 1 }, { postId: 1, tagId: 2 }, { postId: 3, tagId: 2 }]);
+  await b.knex('post_tags').insert([
+    { postId: 1, tagId: 1 },
+    { postId: 1, tagId: 2 },
+    { postId: 3, tagId: 2 },
+  ]);
   await expectFresh(t, b, 'cold');
   await expectFresh(t, b, 'warm');
   b.reset();
@@ -67,7 +85,10 @@ forEachStore(test, 'a cached query answers exactly what the uncached query answe
 const WRITES: Record<string, (b: Blog) => PromiseLike<unknown>> = {
   insertPost: (b) => b.Post.query().insert({ slug: 'new', name: 'New', title: 'Title 2', views: 9, authorId: 2 }),
   patchPostTitle: (b) => b.Post.query().patch({ title: 'Title 2' }).where('id', 4),
-  patchViewsRaw: (b) => b.Post.query().patch({ views: raw('views + 10') as never }).where('authorId', 1),
+  patchViewsRaw: (b) =>
+    b.Post.query()
+      .patch({ views: raw('views + 10') as never })
+      .where('authorId', 1),
   deletePost: (b) => b.Post.query().deleteById(2),
   savePost: async (b) => {
     const post = (await b.Post.getById(3))!;
@@ -76,15 +97,17 @@ const WRITES: Record<string, (b: Blog) => PromiseLike<unknown>> = {
   },
   patchAuthor: (b) => b.Author.query().patch({ name: 'Bob' }).where('handle', 'ann'),
   renameAuthor: (b) => b.Author.query().patch({ handle: 'ann2' }).where('id', 1),
-  insertAuthorGraph: (b) => b.Author.query().insertGraph({ handle: 'cy', name: 'Cy', posts: [{ slug: 'cy-1', name: 'Cy 1', title: 'Title 2', views: 5 }] } as never),
+  insertAuthorGraph: (b) =>
+    b.Author.query().insertGraph({ handle: 'cy', name: 'Cy', posts: [{ slug: 'cy-1', name: 'Cy 1', title: 'Title 2', views: 5 }] } as never),
   relateTag: (b) => b.Post.relatedQuery('tags').for(2).relate(1),
   unrelateTag: (b) => b.Post.relatedQuery('tags').for(1).unrelate().where('tags.id', 2),
   patchTag: (b) => b.Tag.query().patch({ label: 'z' }).where('id', 1),
   upsertGraph: (b) => b.Post.query().upsertGraph({ id: 3, tags: [{ id: 1 }] } as never, { relate: true, unrelate: true, noUpdate: ['tags'] } as never),
-  transaction: (b) => b.Post.transaction(async (trx) => {
-    await b.Post.query(trx).patch({ views: 0 }).where('id', 1);
-    await b.Post.relatedQuery('tags', trx).for(4).relate(2);
-  }),
+  transaction: (b) =>
+    b.Post.transaction(async (trx) => {
+      await b.Post.query(trx).patch({ views: 0 }).where('id', 1);
+      await b.Post.relatedQuery('tags', trx).for(4).relate(2);
+    }),
   rawWriteThenFlushAll: async (b) => {
     await b.knex('posts').update({ views: 7 });
     await b.Post.flushAll();
@@ -98,7 +121,11 @@ const WRITES: Record<string, (b: Blog) => PromiseLike<unknown>> = {
 for (const [name, write] of Object.entries(WRITES)) {
   forEachSetup(test, `after a write (${name}) every cached query answers as the DB does`, async (t, kind, db) => {
     const b = await makeBlog(t, kind, db, { cachedTags: true });
-    await b.knex('post_tags').insert([{ postId: 1, tagId: 1 }, { postId: 1, tagId: 2 }, { postId: 3, tagId: 2 }]);
+    await b.knex('post_tags').insert([
+      { postId: 1, tagId: 1 },
+      { postId: 1, tagId: 2 },
+      { postId: 3, tagId: 2 },
+    ]);
     await expectFresh(t, b, 'before');
     await write(b);
     await expectFresh(t, b, `after ${name}`);
@@ -141,13 +168,28 @@ forEachSetup(test, 'a cached query that read the DB before a write never serves 
   await hold.reached; // the reader has the old rows in hand
   await b.Post.query().patch({ views: 0 }).where('id', 2);
   const afterWrite = await b.Post.query().where('views', '>', 1).orderBy('id').cache();
-  t.deepEqual(afterWrite.map((p) => p.id), [3, 4], 'a reader that starts after the write does not join the old read');
+  t.deepEqual(
+    afterWrite.map((p) => p.id),
+    [3, 4],
+    'a reader that starts after the write does not join the old read',
+  );
   hold.release();
-  t.deepEqual((await pending).map((p) => p.id), [2, 3, 4], 'the early reader gets what it read');
+  t.deepEqual(
+    (await pending).map((p) => p.id),
+    [2, 3, 4],
+    'the early reader gets what it read',
+  );
   b.reset();
-  t.deepEqual((await b.Post.query().where('views', '>', 1).orderBy('id').cache()).map((p) => p.id), [3, 4], 'the old rows, stored last, are not served');
+  t.deepEqual(
+    (await b.Post.query().where('views', '>', 1).orderBy('id').cache()).map((p) => p.id),
+    [3, 4],
+    'the old rows, stored last, are not served',
+  );
   t.is(b.selects().length, 1);
-  t.deepEqual((await b.Post.query().where('views', '>', 1).orderBy('id').cache()).map((p) => p.id), [3, 4]);
+  t.deepEqual(
+    (await b.Post.query().where('views', '>', 1).orderBy('id').cache()).map((p) => p.id),
+    [3, 4],
+  );
   t.is(b.selects().length, 1, 'the refill is cached');
 });
 
@@ -197,7 +239,11 @@ test('a query that reads a table no cached model writes is refused with a TypeEr
   const error = await t.throwsAsync(() => b.Post.query().withGraphJoined('tags').cache(), { instanceOf: TypeError });
   t.regex(error!.message, /"tags"/);
   t.regex(error!.message, /Post\.query\(\)\.cache\(\)/);
-  t.deepEqual(b.selects().filter((sql) => !/PRAGMA/i.test(sql)), [], 'no data query ran');
+  t.deepEqual(
+    b.selects().filter((sql) => !/PRAGMA/i.test(sql)),
+    [],
+    'no data query ran',
+  );
   t.throws(() => b.Post.query().cache({ ttl: -1 }), { instanceOf: TypeError, message: /ttl/ });
   t.throws(() => b.Post.query().cache({ dependsOn: [42 as never] }), { instanceOf: TypeError, message: /dependsOn/ });
   t.throws(() => b.Post.query().cache(null as never), { instanceOf: TypeError });
@@ -258,9 +304,16 @@ forEachSetup(test, 'across processes sharing one store: a write in one invalidat
   ProcessA.knex(b.knex);
   ProcessB.knex(b.knex);
   const list = (M: typeof ProcessA) => M.query().where('views', '>', 1).orderBy('id').cache();
-  t.deepEqual((await list(ProcessA)).map((p) => p.id), [2, 3, 4]);
+  t.deepEqual(
+    (await list(ProcessA)).map((p) => p.id),
+    [2, 3, 4],
+  );
   await ProcessB.query().patch({ views: 0 }).where('id', 2);
-  t.deepEqual((await list(ProcessA)).map((p) => p.id), [3, 4], 'B’s write dropped A’s cached result');
+  t.deepEqual(
+    (await list(ProcessA)).map((p) => p.id),
+    [3, 4],
+    'B’s write dropped A’s cached result',
+  );
 
   await ProcessB.query().patch({ views: 5 }).where('id', 3); // A's next read misses
   const hold = holdNextSql(b.knex, /from [`"]posts[`"] where/);
@@ -269,6 +322,14 @@ forEachSetup(test, 'across processes sharing one store: a write in one invalidat
   await ProcessB.query().patch({ views: 9 }).where('id', 1);
   hold.release();
   t.deepEqual(await readerA, [3, 4]);
-  t.deepEqual((await list(ProcessB)).map((p) => p.id), [1, 3, 4], 'A’s late fill is ignored by B');
-  t.deepEqual((await list(ProcessA)).map((p) => p.id), [1, 3, 4], 'and by A');
+  t.deepEqual(
+    (await list(ProcessB)).map((p) => p.id),
+    [1, 3, 4],
+    'A’s late fill is ignored by B',
+  );
+  t.deepEqual(
+    (await list(ProcessA)).map((p) => p.id),
+    [1, 3, 4],
+    'and by A',
+  );
 });

@@ -71,7 +71,7 @@ forEachSetup(test, 'across processes sharing one store: a fill from before the f
   t.is((await readerA)?.name, 'Post 2');
   t.is((await ProcessB.get('post-2'))?.name, 'Renamed in B');
   t.is((await ProcessA.get('post-2'))?.name, 'Renamed in B');
-  t.is((await ProcessA.getByName('Post 2')), undefined);
+  t.is(await ProcessA.getByName('Post 2'), undefined);
 });
 
 forEachSetup(test, 'a fill that straddles flushAll() is ignored', async (t, kind, db) => {

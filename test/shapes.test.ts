@@ -84,8 +84,13 @@ forEachStore(test, 'a raw() patch of a key column over more rows than SQLite bin
     "insert into posts (slug, name) with recursive n(x) as (select 1 union all select x + 1 from n where x < 40000) select 'p-' || x, 'n-' || x from n",
   );
   await f.Post.getMany(['p-1', 'p-40000', 'p-1-x', 'p-40000-x']);
-  await f.Post.query().patch({ slug: raw("slug || '-x'") }).where('id', '>', 0);
-  t.deepEqual((await f.Post.getMany(['p-1', 'p-40000', 'p-1-x', 'p-40000-x'])).map((p) => p?.id), [undefined, undefined, 1, 40000]);
+  await f.Post.query()
+    .patch({ slug: raw("slug || '-x'") })
+    .where('id', '>', 0);
+  t.deepEqual(
+    (await f.Post.getMany(['p-1', 'p-40000', 'p-1-x', 'p-40000-x'])).map((p) => p?.id),
+    [undefined, undefined, 1, 40000],
+  );
   t.deepEqual(errors, [], 'every key read back and flushed, not the model whole');
 });
 
@@ -104,7 +109,9 @@ test('a write never fails after it ran because the cache could not read the keys
     }
   }
   await f.Post.getMany(['post-1', 'post-2', 'post-1-x']);
-  const write = Fragile.query().patch({ slug: raw("slug || '-x'") }).where('id', 1);
+  const write = Fragile.query()
+    .patch({ slug: raw("slug || '-x'") })
+    .where('id', 1);
   armed = true;
   t.is(await write, 1);
   t.deepEqual(errors, ['afterUpdate: Error: the re-read failed']);
@@ -113,43 +120,52 @@ test('a write never fails after it ran because the cache could not read the keys
   t.is((await f.knex('posts').where('id', 1).first()).slug, 'post-1-x');
 });
 
-forEachStore(
-  test,
-  'PostgreSQL: a schema-qualified table (app.posts) is read, written in transactions and invalidated like any other',
-  async (t, kind) => {
-    const knex = await makeKnex(t, 'postgres');
-    await knex.raw('create schema app');
-    await knex.schema.withSchema('app').createTable('posts', POSTS_DDL);
-    for (let i = 1; i <= 3; i++) await knex('app.posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}` });
-    const store = await makeStore(t, kind);
-    class AppPost extends makePostClass(store) {
-      static override tableName = 'app.posts';
-    }
-    AppPost.knex(knex);
-    await AppPost.getMany(['post-1', 'post-2', 'post-3']);
-    t.deepEqual((await AppPost.query().orderBy('id').cache()).map((p) => p.title), ['Title 1', 'Title 2', 'Title 3']);
-    await AppPost.transaction(async (trx) => {
-      await AppPost.query(trx).patch({ title: 'patched' }).where('id', 1);
-      await AppPost.query(trx).delete().where('id', 2);
-      await AppPost.fromJson({ id: 3 }).$query(trx).patch({ slug: 'moved' });
-    });
-    t.is((await AppPost.get('post-1'))?.title, 'patched');
-    t.is(await AppPost.get('post-2'), undefined);
-    t.is(await AppPost.get('post-3'), undefined);
-    t.is((await AppPost.get('moved'))?.id, 3);
-    t.deepEqual((await AppPost.query().orderBy('id').cache()).map((p) => p.title), ['patched', 'Title 3']);
-  },
-);
+forEachStore(test, 'PostgreSQL: a schema-qualified table (app.posts) is read, written in transactions and invalidated like any other', async (t, kind) => {
+  const knex = await makeKnex(t, 'postgres');
+  await knex.raw('create schema app');
+  await knex.schema.withSchema('app').createTable('posts', POSTS_DDL);
+  for (let i = 1; i <= 3; i++) await knex('app.posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}` });
+  const store = await makeStore(t, kind);
+  class AppPost extends makePostClass(store) {
+    static override tableName = 'app.posts';
+  }
+  AppPost.knex(knex);
+  await AppPost.getMany(['post-1', 'post-2', 'post-3']);
+  t.deepEqual(
+    (await AppPost.query().orderBy('id').cache()).map((p) => p.title),
+    ['Title 1', 'Title 2', 'Title 3'],
+  );
+  await AppPost.transaction(async (trx) => {
+    await AppPost.query(trx).patch({ title: 'patched' }).where('id', 1);
+    await AppPost.query(trx).delete().where('id', 2);
+    await AppPost.fromJson({ id: 3 }).$query(trx).patch({ slug: 'moved' });
+  });
+  t.is((await AppPost.get('post-1'))?.title, 'patched');
+  t.is(await AppPost.get('post-2'), undefined);
+  t.is(await AppPost.get('post-3'), undefined);
+  t.is((await AppPost.get('moved'))?.id, 3);
+  t.deepEqual(
+    (await AppPost.query().orderBy('id').cache()).map((p) => p.title),
+    ['patched', 'Title 3'],
+  );
+});
 
 forEachSetup(test, 'an upsert on a unique column that is no cache key flushes the old keys of the rows it rewrites', async (t, kind, db) => {
   const f = await makeFixture(t, { kind, db });
   await f.knex.schema.alterTable('posts', (table) => table.string('ext'));
   await f.knex.schema.alterTable('posts', (table) => table.unique(['ext']));
-  for (let i = 1; i <= 3; i++) await f.knex('posts').where('id', i).update({ ext: `e${i}` });
+  for (let i = 1; i <= 3; i++)
+    await f
+      .knex('posts')
+      .where('id', i)
+      .update({ ext: `e${i}` });
   const slugs = ['post-1', 'post-2', 'post-3', 'one', 'two', 'three'];
   await f.Post.getMany(slugs);
   await f.Post.getManyBy('name', ['Post 1', 'Post 2', 'Post 3']);
-  await f.Post.query().insert({ ext: 'e1', slug: 'one', name: 'One', title: 'upserted' } as never).onConflict('ext').merge();
+  await f.Post.query()
+    .insert({ ext: 'e1', slug: 'one', name: 'One', title: 'upserted' } as never)
+    .onConflict('ext')
+    .merge();
   t.is(await f.Post.get('post-1'), undefined, 'the old slug is gone');
   t.is(await f.Post.getByName('Post 1'), undefined, 'so is the old name');
   t.is((await f.Post.get('one'))?.title, 'upserted');
@@ -158,12 +174,31 @@ forEachSetup(test, 'an upsert on a unique column that is no cache key flushes th
     { ext: 'e3', slug: 'three', name: 'Three', title: 'batch' },
   ];
   // Objection inserts arrays on PostgreSQL only
-  if (db === 'postgres') await f.Post.query().insert(items as never).onConflict('ext').merge().returning('*');
-  else for (const item of items) await f.Post.query().insert(item as never).onConflict('ext').merge();
-  t.deepEqual((await f.Post.getMany(slugs)).map((p) => p?.id), [undefined, undefined, undefined, 1, 2, 3]);
-  t.deepEqual((await f.Post.getManyBy('name', ['Post 2', 'Post 3', 'Two'])).map((p) => p?.id), [undefined, undefined, 2]);
+  if (db === 'postgres')
+    await f.Post.query()
+      .insert(items as never)
+      .onConflict('ext')
+      .merge()
+      .returning('*');
+  else
+    for (const item of items)
+      await f.Post.query()
+        .insert(item as never)
+        .onConflict('ext')
+        .merge();
+  t.deepEqual(
+    (await f.Post.getMany(slugs)).map((p) => p?.id),
+    [undefined, undefined, undefined, 1, 2, 3],
+  );
+  t.deepEqual(
+    (await f.Post.getManyBy('name', ['Post 2', 'Post 3', 'Two'])).map((p) => p?.id),
+    [undefined, undefined, 2],
+  );
   // ignore() rewrites nothing: the cached rows stay and stay right
-  await f.Post.query().insert({ ext: 'e1', slug: 'ignored', name: 'Ignored' } as never).onConflict('ext').ignore();
+  await f.Post.query()
+    .insert({ ext: 'e1', slug: 'ignored', name: 'Ignored' } as never)
+    .onConflict('ext')
+    .ignore();
   t.is((await f.Post.get('one'))?.title, 'upserted');
   t.is(await f.Post.get('ignored'), undefined);
 });
@@ -185,7 +220,9 @@ forEachSetup(test, 'writes through the knex that bypass Objection flush the mode
   class PlainPost extends Model {
     static override tableName = 'posts';
   }
-  await PlainPost.query(b.knex).patch({ title: 'by a plain model' } as never).where('id', 4);
+  await PlainPost.query(b.knex)
+    .patch({ title: 'by a plain model' } as never)
+    .where('id', 4);
   t.is((await b.Post.get('post-4'))?.title, 'by a plain model');
   t.is((await list()).length, 4);
   await b.knex('authors').where('id', 1).update({ name: 'Ann by knex' });
@@ -196,7 +233,10 @@ forEachSetup(test, 'writes through the knex that bypass Objection flush the mode
   b.reset();
   await b.Post.query().patch({ title: 'own write' }).where('id', 1);
   t.is(b.store.calls.deleteMany, 1);
-  t.false(b.store.keysDeleted[0]!.some((key) => key.endsWith(':gen')), 'no generation in the flush of a cached model’s write');
+  t.false(
+    b.store.keysDeleted[0]!.some((key) => key.endsWith(':gen')),
+    'no generation in the flush of a cached model’s write',
+  );
   b.reset();
   await b.Post.get('post-2');
   t.is(b.selects().length, 0, 'other rows stay cached');
@@ -253,7 +293,10 @@ forEachStore(test, 'cacheCascades: a write whose trigger changes another table f
   (b.Author as { cacheCascades?: readonly string[] }).cacheCascades = ['posts'];
   await b.Author.query().patch({ name: 'Ann B.' }).where('id', 1);
   t.is((await b.Post.get('post-1'))?.title, 'touched by Ann B.');
-  t.deepEqual((await list()).map((p) => p.title), ['touched by Ann B.', 'touched by Ann B.']);
+  t.deepEqual(
+    (await list()).map((p) => p.title),
+    ['touched by Ann B.', 'touched by Ann B.'],
+  );
   await b.knex('authors').where('id', 1).update({ name: 'Ann C.' }); // through knex: the same cascade
   t.is((await b.Post.get('post-2'))?.title, 'touched by Ann C.');
   class Broken extends b.Author {
@@ -273,7 +316,10 @@ forEachSetup(test, 'get() runs the model’s $afterFind like findOne(), cold and
   }
   for (let round = 0; round < 2; round++) {
     t.is((await Found.get('post-1'))?.found, 'found post-1 through a knex');
-    t.deepEqual((await Found.getMany(['post-2', 'nope'])).map((p) => p?.found), ['found post-2 through a knex', undefined]);
+    t.deepEqual(
+      (await Found.getMany(['post-2', 'nope'])).map((p) => p?.found),
+      ['found post-2 through a knex', undefined],
+    );
     t.is((await Found.query().findOne({ slug: 'post-1' }))?.found, 'found post-1 through a knex');
   }
 });
@@ -281,8 +327,14 @@ forEachSetup(test, 'get() runs the model’s $afterFind like findOne(), cold and
 forEachSetup(test, "getManyBy('id', [1, '01']) answers what getById answers for each", async (t, kind, db) => {
   const f = await makeFixture(t, { kind, db });
   const many = await f.Post.getManyBy('id', [1, '01', '02', 2]);
-  t.deepEqual(many.map((p) => p?.id), [(await f.Post.getById(1))?.id, (await f.Post.getById('01'))?.id, (await f.Post.getById('02'))?.id, 2]);
-  t.deepEqual(many.map((p) => p?.id), [1, 1, 2, 2]);
+  t.deepEqual(
+    many.map((p) => p?.id),
+    [(await f.Post.getById(1))?.id, (await f.Post.getById('01'))?.id, (await f.Post.getById('02'))?.id, 2],
+  );
+  t.deepEqual(
+    many.map((p) => p?.id),
+    [1, 1, 2, 2],
+  );
 });
 
 forEachStore(test, 'PostgreSQL: a uuid key looked up in another spelling never caches a miss that outlives the insert', async (t, kind) => {
@@ -303,65 +355,72 @@ forEachStore(test, 'PostgreSQL: a uuid key looked up in another spelling never c
   const spellings = [uid.toUpperCase(), `{${uid}}`, uid.replaceAll('-', ''), uid];
   t.deepEqual(await Thing.getMany(spellings), [undefined, undefined, undefined, undefined]);
   await Thing.query().insert({ uid });
-  t.deepEqual((await Thing.getMany(spellings)).map((thing) => thing?.id), [1, 1, 1, 1]);
+  t.deepEqual(
+    (await Thing.getMany(spellings)).map((thing) => thing?.id),
+    [1, 1, 1, 1],
+  );
   for (const spelling of spellings) t.is((await Thing.get(spelling))?.id, 1, spelling);
 });
 
-forEachSetup(test, 'classes on one table (single-table inheritance, a subclass with more keys) never answer each other’s keys and flush each other', async (t, kind, db) => {
-  const knex = await makeKnex(t, db);
-  await knex.schema.createTable('animals', (table) => {
-    table.increments('id');
-    table.string('name').notNullable().unique();
-    table.string('type').notNullable();
-    table.string('nickname').unique();
-  });
-  await knex('animals').insert([
-    { name: 'rex', type: 'dog', nickname: 'rexy' },
-    { name: 'tom', type: 'cat', nickname: 'tommy' },
-  ]);
-  const store = await makeStore(t, kind);
-  class Animal extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
-    static override tableName = 'animals';
-    static override cacheKeys = ['name'];
-    declare id: number;
-    declare name: string;
-    declare type: string;
-    declare nickname: string | null;
-  }
-  class Dog extends Animal {
-    static override query(...args: Parameters<typeof Animal.query>) {
-      return super.query(...args).where('animals.type', 'dog');
+forEachSetup(
+  test,
+  'classes on one table (single-table inheritance, a subclass with more keys) never answer each other’s keys and flush each other',
+  async (t, kind, db) => {
+    const knex = await makeKnex(t, db);
+    await knex.schema.createTable('animals', (table) => {
+      table.increments('id');
+      table.string('name').notNullable().unique();
+      table.string('type').notNullable();
+      table.string('nickname').unique();
+    });
+    await knex('animals').insert([
+      { name: 'rex', type: 'dog', nickname: 'rexy' },
+      { name: 'tom', type: 'cat', nickname: 'tommy' },
+    ]);
+    const store = await makeStore(t, kind);
+    class Animal extends CachedModel(Model, { store, timeout: TEST_STORE_TIMEOUT }) {
+      static override tableName = 'animals';
+      static override cacheKeys = ['name'];
+      declare id: number;
+      declare name: string;
+      declare type: string;
+      declare nickname: string | null;
     }
-  }
-  class Cat extends Animal {
-    static override query(...args: Parameters<typeof Animal.query>) {
-      return super.query(...args).where('animals.type', 'cat');
+    class Dog extends Animal {
+      static override query(...args: Parameters<typeof Animal.query>) {
+        return super.query(...args).where('animals.type', 'dog');
+      }
     }
-  }
-  class Pet extends Animal {
-    static override cacheKeys = ['name', 'nickname'];
-  }
-  Animal.knex(knex);
-  t.is(await Dog.get('tom'), undefined, 'tom is no dog');
-  t.is((await Cat.get('tom'))?.type, 'cat');
-  t.is(await Dog.getById(2), undefined);
-  t.is((await Cat.getById(2))?.name, 'tom', 'not the miss Dog cached');
-  t.is((await Pet.getBy('nickname', 'tommy'))?.id, 2);
-  t.is((await Animal.get('tom'))?.id, 2);
-  // warm: the same answers from the cache
-  t.is(await Dog.get('tom'), undefined);
-  t.is((await Cat.get('tom'))?.type, 'cat');
-  await Cat.query().patch({ name: 'thomas' }).where('id', 2);
-  t.is(await Animal.get('tom'), undefined, "a write through Cat flushes Animal's entry");
-  t.is(await Cat.get('tom'), undefined);
-  t.is((await Animal.get('thomas'))?.id, 2);
-  await Animal.query().patch({ nickname: 'tim' }).where('id', 2);
-  t.is(await Pet.getBy('nickname', 'tommy'), undefined, "the parent's write flushes the subclass's own key");
-  t.is((await Pet.getBy('nickname', 'tim'))?.id, 2);
-  await Dog.query().patch({ type: 'cat' }).where('id', 1);
-  t.is(await Dog.get('rex'), undefined, 'rex became a cat');
-  t.is((await Cat.get('rex'))?.id, 1);
-});
+    class Cat extends Animal {
+      static override query(...args: Parameters<typeof Animal.query>) {
+        return super.query(...args).where('animals.type', 'cat');
+      }
+    }
+    class Pet extends Animal {
+      static override cacheKeys = ['name', 'nickname'];
+    }
+    Animal.knex(knex);
+    t.is(await Dog.get('tom'), undefined, 'tom is no dog');
+    t.is((await Cat.get('tom'))?.type, 'cat');
+    t.is(await Dog.getById(2), undefined);
+    t.is((await Cat.getById(2))?.name, 'tom', 'not the miss Dog cached');
+    t.is((await Pet.getBy('nickname', 'tommy'))?.id, 2);
+    t.is((await Animal.get('tom'))?.id, 2);
+    // warm: the same answers from the cache
+    t.is(await Dog.get('tom'), undefined);
+    t.is((await Cat.get('tom'))?.type, 'cat');
+    await Cat.query().patch({ name: 'thomas' }).where('id', 2);
+    t.is(await Animal.get('tom'), undefined, "a write through Cat flushes Animal's entry");
+    t.is(await Cat.get('tom'), undefined);
+    t.is((await Animal.get('thomas'))?.id, 2);
+    await Animal.query().patch({ nickname: 'tim' }).where('id', 2);
+    t.is(await Pet.getBy('nickname', 'tommy'), undefined, "the parent's write flushes the subclass's own key");
+    t.is((await Pet.getBy('nickname', 'tim'))?.id, 2);
+    await Dog.query().patch({ type: 'cat' }).where('id', 1);
+    t.is(await Dog.get('rex'), undefined, 'rex became a cat');
+    t.is((await Cat.get('rex'))?.id, 1);
+  },
+);
 
 forEachSetup(test, 'column name mappers: cacheKeys name properties (or columns); lookups, writes and flushes map them', async (t, kind, db) => {
   const knex = await makeKnex(t, db);
@@ -402,7 +461,9 @@ forEachSetup(test, 'column name mappers: cacheKeys name properties (or columns);
   await SnakePost.query().patch({ postSlug: 'p1-renamed' }).where('post_id', 1);
   t.is(await SnakePost.get('p1'), undefined);
   t.is((await SnakePost.get('p1-renamed'))?.postId, 1);
-  await SnakePost.query().patch({ displayName: raw("display_name || '!'") } as never).where('post_id', 2);
+  await SnakePost.query()
+    .patch({ displayName: raw("display_name || '!'") } as never)
+    .where('post_id', 2);
   t.is(await SnakePost.getBy('displayName', 'P2'), undefined);
   t.is((await SnakePost.getBy('displayName', 'P2!'))?.postId, 2);
   await SnakePost.fromJson({ postId: 3 }).$query().delete();
@@ -436,39 +497,43 @@ forEachStore(test, 'knexSnakeCaseMappers: camelCase cacheKeys read and flush thr
 });
 
 for (const operation of ['patch', 'delete'] as const) {
-  forEachStore(test, `PostgreSQL: a bulk ${operation}() in a transaction flushes a row inserted and committed after its key SELECT (a phantom)`, async (t, kind) => {
-    const f = await makeFixture(t, { kind, db: 'postgres' });
-    await f.knex('posts').update({ authorId: 1 });
-    let hold: ReturnType<typeof gate<undefined>> | undefined;
-    const reached = gate<undefined>();
-    class Held extends f.Post {
-      // The cache's key SELECT runs in super's hook; the write waits here until the test lets it go.
-      static override async beforeUpdate(args: Parameters<typeof f.Post.beforeUpdate>[0]) {
-        const result = await super.beforeUpdate(args);
-        if (hold) reached.open(undefined);
-        await hold?.promise;
-        return result;
+  forEachStore(
+    test,
+    `PostgreSQL: a bulk ${operation}() in a transaction flushes a row inserted and committed after its key SELECT (a phantom)`,
+    async (t, kind) => {
+      const f = await makeFixture(t, { kind, db: 'postgres' });
+      await f.knex('posts').update({ authorId: 1 });
+      let hold: ReturnType<typeof gate<undefined>> | undefined;
+      const reached = gate<undefined>();
+      class Held extends f.Post {
+        // The cache's key SELECT runs in super's hook; the write waits here until the test lets it go.
+        static override async beforeUpdate(args: Parameters<typeof f.Post.beforeUpdate>[0]) {
+          const result = await super.beforeUpdate(args);
+          if (hold) reached.open(undefined);
+          await hold?.promise;
+          return result;
+        }
+        static override async beforeDelete(args: Parameters<typeof f.Post.beforeDelete>[0]) {
+          const result = await super.beforeDelete(args);
+          if (hold) reached.open(undefined);
+          await hold?.promise;
+          return result;
+        }
       }
-      static override async beforeDelete(args: Parameters<typeof f.Post.beforeDelete>[0]) {
-        const result = await super.beforeDelete(args);
-        if (hold) reached.open(undefined);
-        await hold?.promise;
-        return result;
-      }
-    }
-    hold = gate<undefined>();
-    const write = Held.transaction(async (trx) => {
-      const bulk = Held.query(trx).where('authorId', 1);
-      await (operation === 'patch' ? bulk.patch({ title: 'bulk' }) : bulk.delete());
-    });
-    await reached.promise;
-    // Another request inserts and commits a row the bulk write will match, and reads it into the cache.
-    await f.knex('posts').insert({ slug: 'phantom', name: 'Phantom', title: 'before', authorId: 1 });
-    t.is((await f.Post.get('phantom'))?.title, 'before');
-    hold.open(undefined);
-    await write;
-    const expected = operation === 'patch' ? 'bulk' : undefined;
-    t.is((await f.Post.get('phantom'))?.title, expected, 'the phantom row is flushed');
-    t.is((await f.knex('posts').where('slug', 'phantom').first())?.title, expected);
-  });
+      hold = gate<undefined>();
+      const write = Held.transaction(async (trx) => {
+        const bulk = Held.query(trx).where('authorId', 1);
+        await (operation === 'patch' ? bulk.patch({ title: 'bulk' }) : bulk.delete());
+      });
+      await reached.promise;
+      // Another request inserts and commits a row the bulk write will match, and reads it into the cache.
+      await f.knex('posts').insert({ slug: 'phantom', name: 'Phantom', title: 'before', authorId: 1 });
+      t.is((await f.Post.get('phantom'))?.title, 'before');
+      hold.open(undefined);
+      await write;
+      const expected = operation === 'patch' ? 'bulk' : undefined;
+      t.is((await f.Post.get('phantom'))?.title, expected, 'the phantom row is flushed');
+      t.is((await f.knex('posts').where('slug', 'phantom').first())?.title, expected);
+    },
+  );
 }

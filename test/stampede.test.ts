@@ -42,8 +42,14 @@ forEachStore(test, 'overlapping getMany()s share their in-flight keys: no key is
   const single = Gated.get('post-2');
   hold.release();
   const [a, b, c] = await Promise.all([first, second, single]);
-  t.deepEqual(a.map((p) => p?.id), [1, 2, 3, 4]);
-  t.deepEqual(b.map((p) => p?.id), [3, 4, 5, 6]);
+  t.deepEqual(
+    a.map((p) => p?.id),
+    [1, 2, 3, 4],
+  );
+  t.deepEqual(
+    b.map((p) => p?.id),
+    [3, 4, 5, 6],
+  );
   t.is(c?.id, 2);
   const asked = bindings.flat();
   t.deepEqual([...asked].sort(), ['post-1', 'post-2', 'post-3', 'post-4', 'post-5', 'post-6']);
@@ -61,7 +67,11 @@ forEachStore(test, 'a failed fill rejects every caller that shared it, and the n
 
 forEachStore(test, 'getMany of 1,000 keys: one store getMany and one DB query cold, no DB query warm', async (t, kind) => {
   const f = await makeFixture(t, { kind, rows: 0 });
-  await f.knex.batchInsert('posts', Array.from({ length: 1000 }, (_, i) => ({ slug: `s${i}`, name: `n${i}` })), 200);
+  await f.knex.batchInsert(
+    'posts',
+    Array.from({ length: 1000 }, (_, i) => ({ slug: `s${i}`, name: `n${i}` })),
+    200,
+  );
   const keys = Array.from({ length: 1000 }, (_, i) => `s${i}`);
   f.reset();
   const cold = await f.Post.getMany(keys);
@@ -71,7 +81,10 @@ forEachStore(test, 'getMany of 1,000 keys: one store getMany and one DB query co
   t.is(f.store.calls.setMany, 2, 'one write of new guard tokens, one of the filled rows');
   f.reset();
   const warm = await f.Post.getMany(keys);
-  t.deepEqual(warm.map((p) => p?.slug), keys);
+  t.deepEqual(
+    warm.map((p) => p?.slug),
+    keys,
+  );
   t.deepEqual(f.store.calls, { getMany: 1 });
   t.is(f.selects().length, 0);
 });

@@ -25,8 +25,14 @@ forEachSetup(test, 'tenants: bindKnex per database never shares an entry, cold o
     t.is((await A.getById(2))?.title, 'A 2');
     t.is((await A.getByName('Post 3'))?.title, 'A 3');
     t.is((await B.getByName('Post 3'))?.title, 'B 3');
-    t.deepEqual((await B.getMany(['post-1', 'post-2', 'nope'])).map((p) => p?.title), ['B 1', 'B 2', undefined]);
-    t.deepEqual((await A.getMany(['post-1', 'post-2', 'nope'])).map((p) => p?.title), ['A 1', 'A 2', undefined]);
+    t.deepEqual(
+      (await B.getMany(['post-1', 'post-2', 'nope'])).map((p) => p?.title),
+      ['B 1', 'B 2', undefined],
+    );
+    t.deepEqual(
+      (await A.getMany(['post-1', 'post-2', 'nope'])).map((p) => p?.title),
+      ['A 1', 'A 2', undefined],
+    );
     // A lookup given a (non-transaction) knex reads that database's entries.
     t.is((await s.Post.get('post-2', s.b))?.title, 'B 2');
     t.is((await s.Post.get('post-2', s.a))?.title, 'A 2');
@@ -73,8 +79,14 @@ forEachSetup(test, "tenants: cached queries, cacheQueries lookups, relations and
   (s.Post as { cacheQueries?: boolean }).cacheQueries = true;
   for (let round = 0; round < 2; round++) {
     s.reset();
-    t.deepEqual((await s.Post.query(s.a).cache().orderBy('id')).map((p) => p.title), ['A 1', 'A 2', 'A 3']);
-    t.deepEqual((await s.Post.query(s.b).cache().orderBy('id')).map((p) => p.title), ['B 1', 'B 2', 'B 3']);
+    t.deepEqual(
+      (await s.Post.query(s.a).cache().orderBy('id')).map((p) => p.title),
+      ['A 1', 'A 2', 'A 3'],
+    );
+    t.deepEqual(
+      (await s.Post.query(s.b).cache().orderBy('id')).map((p) => p.title),
+      ['B 1', 'B 2', 'B 3'],
+    );
     t.is((await s.Post.query(s.b).findById(1))?.title, 'B 1');
     t.is((await s.Post.query(s.a).findById(1))?.title, 'A 1');
     t.is((await s.Post.bindKnex(s.b).query().findOne({ slug: 'post-2' }))?.title, 'B 2');
@@ -96,8 +108,13 @@ forEachStore(test, 'tenants: cached() values and their table dependencies belong
   const s = await makeTenants(t, kind, 'sqlite');
   const A = s.Post.bindKnex(s.a);
   const B = s.Post.bindKnex(s.b);
-  const count = (P: typeof A) => cached('post-count', async () => (await P.query().resultSize()), { dependsOn: [P] });
-  const byTable = (knex: Knex) => cached('post-titles', async () => (await knex('posts').orderBy('id')).map((p: { title: string }) => p.title), { dependsOn: ['posts'], knex, store: s.store });
+  const count = (P: typeof A) => cached('post-count', async () => await P.query().resultSize(), { dependsOn: [P] });
+  const byTable = (knex: Knex) =>
+    cached('post-titles', async () => (await knex('posts').orderBy('id')).map((p: { title: string }) => p.title), {
+      dependsOn: ['posts'],
+      knex,
+      store: s.store,
+    });
   t.is(await count(A), 3);
   t.is(await count(B), 3);
   t.deepEqual(await byTable(s.a), ['A 1', 'A 2', 'A 3']);
@@ -112,30 +129,37 @@ forEachStore(test, 'tenants: cached() values and their table dependencies belong
   await t.throwsAsync(() => cached('mixed', () => 1, { dependsOn: [A, B] }), { instanceOf: TypeError, message: /another database/ });
 });
 
-forEachStore(test, 'a class bound to no knex is a TypeError before any I/O; so is a knex whose connection is a function, unless the app names the scope', async (t, kind) => {
-  const store = await makeStore(t, kind);
-  const Post = makePostClass(store);
-  await t.throwsAsync(() => Post.get('post-1'), { instanceOf: TypeError, message: /Post: no database connection/ });
-  await t.throwsAsync(() => Post.flushAll(), { instanceOf: TypeError, message: /Post: no database connection/ });
-  const dir = mkdtempSync(join(tmpdir(), 'oc-scope-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'db.sqlite');
-  const byFunction = knexPkg({ client: 'better-sqlite3', connection: () => ({ filename: file }), useNullAsDefault: true });
-  t.teardown(() => byFunction.destroy());
-  let queries = 0;
-  byFunction.on('query', () => queries++);
-  await t.throwsAsync(() => Post.bindKnex(byFunction).get('post-1'), { instanceOf: TypeError, message: /Post: .*connection settings from a function.*scope/ });
-  t.is(queries, 0);
-  t.deepEqual(store.calls, {});
-  // (a class of its own name: Objection caches bound classes per knex by class name and table)
-  class Named extends makePostClass(store, { scope: 'main' }) {}
-  await byFunction.schema.createTable('posts', POSTS_DDL);
-  await byFunction('posts').insert({ slug: 'post-1', name: 'Post 1', title: 'T' });
-  t.is((await Named.bindKnex(byFunction).get('post-1'))?.title, 'T');
-  t.true((await storedKeys(store, kind)).some((key) => key.includes('{oc:=main:posts}')));
-  class Empty extends makePostClass(store, { scope: '' }) {}
-  await t.throwsAsync(async () => Empty.bindKnex(byFunction).get('x'), { instanceOf: TypeError, message: /Empty: the cache scope must be/ });
-});
+forEachStore(
+  test,
+  'a class bound to no knex is a TypeError before any I/O; so is a knex whose connection is a function, unless the app names the scope',
+  async (t, kind) => {
+    const store = await makeStore(t, kind);
+    const Post = makePostClass(store);
+    await t.throwsAsync(() => Post.get('post-1'), { instanceOf: TypeError, message: /Post: no database connection/ });
+    await t.throwsAsync(() => Post.flushAll(), { instanceOf: TypeError, message: /Post: no database connection/ });
+    const dir = mkdtempSync(join(tmpdir(), 'oc-scope-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'db.sqlite');
+    const byFunction = knexPkg({ client: 'better-sqlite3', connection: () => ({ filename: file }), useNullAsDefault: true });
+    t.teardown(() => byFunction.destroy());
+    let queries = 0;
+    byFunction.on('query', () => queries++);
+    await t.throwsAsync(() => Post.bindKnex(byFunction).get('post-1'), {
+      instanceOf: TypeError,
+      message: /Post: .*connection settings from a function.*scope/,
+    });
+    t.is(queries, 0);
+    t.deepEqual(store.calls, {});
+    // (a class of its own name: Objection caches bound classes per knex by class name and table)
+    class Named extends makePostClass(store, { scope: 'main' }) {}
+    await byFunction.schema.createTable('posts', POSTS_DDL);
+    await byFunction('posts').insert({ slug: 'post-1', name: 'Post 1', title: 'T' });
+    t.is((await Named.bindKnex(byFunction).get('post-1'))?.title, 'T');
+    t.true((await storedKeys(store, kind)).some((key) => key.includes('{oc:=main:posts}')));
+    class Empty extends makePostClass(store, { scope: '' }) {}
+    await t.throwsAsync(async () => Empty.bindKnex(byFunction).get('x'), { instanceOf: TypeError, message: /Empty: the cache scope must be/ });
+  },
+);
 
 forEachStore(test, 'two knex instances on one SQLite file share entries and flush each other; another file does not', async (t, kind) => {
   const dir = mkdtempSync(join(tmpdir(), 'oc-scope-'));
@@ -174,7 +198,12 @@ forEachStore(
     await admin.raw(`create database ${database}`);
     await admin.destroy();
     const open = (extra: Partial<Knex.Config> = {}, connection: Record<string, unknown> = {}) => {
-      const knex = knexPkg({ client: 'pg', connection: { host: '127.0.0.1', port, user: 'postgres', database, ...connection }, pool: { min: 0, max: 2 }, ...extra });
+      const knex = knexPkg({
+        client: 'pg',
+        connection: { host: '127.0.0.1', port, user: 'postgres', database, ...connection },
+        pool: { min: 0, max: 2 },
+        ...extra,
+      });
       t.teardown(() => knex.destroy());
       return knex;
     };

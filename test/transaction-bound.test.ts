@@ -18,10 +18,19 @@ const idOf = (slug: string) => Number(slug.replace('post-', ''));
 const forms: [string, Run][] = [
   ['get(key, trx)', (s, body) => s.Writer.transaction((trx) => body((slug) => s.Writer.get(slug, trx), trx))],
   ['bindKnex(trx).get()', (s, body) => s.Writer.transaction((trx) => body((slug) => s.Writer.bindKnex(trx).get(slug), trx))],
-  ['bindTransaction(trx).getMany()', (s, body) => s.Writer.transaction((trx) => body(async (slug) => (await s.Writer.bindTransaction(trx).getMany([slug]))[0], trx))],
+  [
+    'bindTransaction(trx).getMany()',
+    (s, body) => s.Writer.transaction((trx) => body(async (slug) => (await s.Writer.bindTransaction(trx).getMany([slug]))[0], trx)),
+  ],
   ['the class transaction(Post, cb) hands out', (s, body) => transaction(s.Writer, (Bound, trx) => body((slug) => Bound.getBy('slug', slug), trx!))],
-  ['query(trx).findOne() with cacheQueries', (s, body) => s.Writer.transaction((trx) => body(async (slug) => await s.Writer.query(trx).findOne({ slug }), trx))],
-  ['bindKnex(trx).query().findById() with cacheQueries', (s, body) => s.Writer.transaction((trx) => body(async (slug) => await s.Writer.bindKnex(trx).query().findById(idOf(slug)), trx))],
+  [
+    'query(trx).findOne() with cacheQueries',
+    (s, body) => s.Writer.transaction((trx) => body(async (slug) => await s.Writer.query(trx).findOne({ slug }), trx)),
+  ],
+  [
+    'bindKnex(trx).query().findById() with cacheQueries',
+    (s, body) => s.Writer.transaction((trx) => body(async (slug) => await s.Writer.bindKnex(trx).query().findById(idOf(slug)), trx)),
+  ],
   ['$query(trx)', (s, body) => s.Writer.transaction((trx) => body(async (slug) => await s.Writer.fromJson({ id: idOf(slug) }).$query(trx), trx))],
 ];
 

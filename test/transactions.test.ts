@@ -65,7 +65,10 @@ forEachSetup(test, 'savepoints: a nested transaction does not flush on release, 
     t.is((await s.Reader.get('post-1'))?.title, 'Title 1');
   });
   t.is(s.store.calls.deleteMany, 1, 'one flush, for everything the transaction wrote');
-  t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['inner', 'inner 2']);
+  t.deepEqual(
+    (await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title),
+    ['inner', 'inner 2'],
+  );
 });
 
 forEachSetup(test, 'a rollback flushes nothing and leaves nothing the transaction saw in the cache', async (t, kind, db) => {
@@ -112,7 +115,10 @@ forEachSetup(test, 'a savepoint rolled back inside a committed transaction: the 
       }),
     );
   });
-  t.deepEqual((await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title), ['kept', 'Title 2']);
+  t.deepEqual(
+    (await s.Reader.getMany(['post-1', 'post-2'])).map((p) => p?.title),
+    ['kept', 'Title 2'],
+  );
 });
 
 forEachSetup(test, 'a write outside any transaction flushes once, before its await returns', async (t, kind, db) => {
@@ -120,7 +126,10 @@ forEachSetup(test, 'a write outside any transaction flushes once, before its awa
   await f.Post.get('post-1');
   const hold = f.store.holdDeletes();
   let returned = false;
-  const write = f.Post.query().patch({ title: 'now' }).where('id', 1).then(() => (returned = true));
+  const write = f.Post.query()
+    .patch({ title: 'now' })
+    .where('id', 1)
+    .then(() => (returned = true));
   await hold.started;
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
   t.false(returned, 'the write waits for its flush');

@@ -112,7 +112,11 @@ test('a subclass with a query builder of its own keeps cacheQueries, cached rela
     static override cacheQueries = true;
   }
   const rows = (await (Scoped.query() as unknown as ScopedQueryBuilder<Scoped>).popular().orderBy('id')) as Scoped[];
-  t.deepEqual(rows.map((p) => p.id), [3, 4], 'its own methods work');
+  t.deepEqual(
+    rows.map((p) => p.id),
+    [3, 4],
+    'its own methods work',
+  );
   t.true(Scoped.query() instanceof ScopedQueryBuilder, 'queries are built by a subclass of it');
 
   await Scoped.query().findById(2);
@@ -124,8 +128,15 @@ test('a subclass with a query builder of its own keeps cacheQueries, cached rela
   b.reset();
   t.is((await Scoped.query().findById(2))?.slug, 'post-2');
   t.is((await post.$relatedQuery('author'))?.handle, 'ann');
-  t.deepEqual((await list()).map((p) => p.id), [3, 4]);
+  t.deepEqual(
+    (await list()).map((p) => p.id),
+    [3, 4],
+  );
   t.deepEqual(b.selects(), [], 'warm: findById, the relation and the cached list ask the DB nothing');
   await Scoped.query().patch({ views: 9 }).where('id', 1);
-  t.deepEqual((await list()).map((p) => p.id), [1, 3, 4], 'and a write invalidates the cached list');
+  t.deepEqual(
+    (await list()).map((p) => p.id),
+    [1, 3, 4],
+    'and a write invalidates the cached list',
+  );
 });

@@ -59,7 +59,14 @@ async function things(t: import('ava').ExecutionContext, kind: StoreKind) {
 
 forEachStore(test, 'Date, boolean, null, JSON, bigint, Buffer and float columns come back as the DB gave them', async (t, kind) => {
   const { knex, Thing } = await things(t, kind);
-  const doc = { text: 'ünï 🚀', list: [1, 2.5, null, true, { deep: ['x'] }], empty: {}, '~d': 'looks like a tag', '~o': { a: 1 }, date: '2024-01-01T00:00:00.000Z' };
+  const doc = {
+    text: 'ünï 🚀',
+    list: [1, 2.5, null, true, { deep: ['x'] }],
+    empty: {},
+    '~d': 'looks like a tag',
+    '~o': { a: 1 },
+    date: '2024-01-01T00:00:00.000Z',
+  };
   await knex('things').insert({
     slug: 'all',
     at: '2024-02-29 12:34:56.789',

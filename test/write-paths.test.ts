@@ -17,35 +17,88 @@ const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name
   ['patch().where()', (b) => b.Post.query().patch({ title: 'bulk' }).where('views', '>', 1)],
   ['update().where()', (b) => b.Post.query().update({ slug: 'upd', name: 'Upd', title: 't' }).where('id', 2), { slug: ['upd'] }],
   ['patch() renaming a key: where slug = a, set slug = b', (b) => b.Post.query().patch({ slug: 'post-9' }).where('slug', 'post-1'), { slug: ['post-9'] }],
-  ['patch() setting a key with raw()', (b) => b.Post.query().patch({ slug: raw("slug || '-x'") as never }).where('id', '<=', 2), { slug: ['post-1-x', 'post-2-x'] }],
+  [
+    'patch() setting a key with raw()',
+    (b) =>
+      b.Post.query()
+        .patch({ slug: raw("slug || '-x'") as never })
+        .where('id', '<=', 2),
+    { slug: ['post-1-x', 'post-2-x'] },
+  ],
   ['findById().patch()', (b) => b.Post.query().findById(3).patch({ title: 'by id' })],
   ['patchAndFetchById()', (b) => b.Post.query().patchAndFetchById(3, { name: 'Renamed 3' }), { name: ['Renamed 3'] }],
   ['updateAndFetchById()', (b) => b.Post.query().updateAndFetchById(1, { slug: 's1', name: 'n1', title: 't' }), { slug: ['s1'], name: ['n1'] }],
   ['deleteById()', (b) => b.Post.query().deleteById(2)],
   ['delete().where()', (b) => b.Post.query().delete().where('authorId', 1)],
   ['$query().patch()', async (b) => (await b.Post.query().findById(1))!.$query().patch({ slug: 'inst' }), { slug: ['inst'] }],
-  ['$query().update()', async (b) => {
-    const post = (await b.Post.query().findById(1))!;
-    post.name = 'Whole';
-    return post.$query().update();
-  }, { name: ['Whole'] }],
+  [
+    '$query().update()',
+    async (b) => {
+      const post = (await b.Post.query().findById(1))!;
+      post.name = 'Whole';
+      return post.$query().update();
+    },
+    { name: ['Whole'] },
+  ],
   ['$query().delete()', async (b) => (await b.Post.query().findById(4))!.$query().delete()],
-  ['insertGraph()', (b) => b.Author.query().insertGraph({ handle: 'cy', name: 'Cy', posts: [{ slug: 'g1', name: 'G1' }, { slug: 'g2', name: 'G2' }] } as never), { slug: ['g1', 'g2'], handle: ['cy'] }],
-  ['upsertGraph()', (b) =>
-    b.Author.query().upsertGraph({ id: 1, name: 'Ann 2', posts: [{ id: 1, slug: 'up1' }, { slug: 'up-new', name: 'Up new' }] } as never),
-    { slug: ['up1', 'up-new'] }],
-  ['relatedQuery().patch()', (b) => b.Author.relatedQuery('posts').for(1).patch({ title: 'related' } as never)],
+  [
+    'insertGraph()',
+    (b) =>
+      b.Author.query().insertGraph({
+        handle: 'cy',
+        name: 'Cy',
+        posts: [
+          { slug: 'g1', name: 'G1' },
+          { slug: 'g2', name: 'G2' },
+        ],
+      } as never),
+    { slug: ['g1', 'g2'], handle: ['cy'] },
+  ],
+  [
+    'upsertGraph()',
+    (b) =>
+      b.Author.query().upsertGraph({
+        id: 1,
+        name: 'Ann 2',
+        posts: [
+          { id: 1, slug: 'up1' },
+          { slug: 'up-new', name: 'Up new' },
+        ],
+      } as never),
+    { slug: ['up1', 'up-new'] },
+  ],
+  [
+    'relatedQuery().patch()',
+    (b) =>
+      b.Author.relatedQuery('posts')
+        .for(1)
+        .patch({ title: 'related' } as never),
+  ],
   ['relatedQuery().delete()', (b) => b.Author.relatedQuery('posts').for(2).delete()],
-  ['relatedQuery().insert()', (b) => b.Author.relatedQuery('posts').for(2).insert({ slug: 'rel', name: 'Rel' } as never), { slug: ['rel'] }],
+  [
+    'relatedQuery().insert()',
+    (b) =>
+      b.Author.relatedQuery('posts')
+        .for(2)
+        .insert({ slug: 'rel', name: 'Rel' } as never),
+    { slug: ['rel'] },
+  ],
   ['$relatedQuery().patch()', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').patch({ slug: raw("slug || '!'") } as never)],
   ['$relatedQuery().relate() (has many: patches the post)', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').relate(4)],
   ['$relatedQuery().unrelate() (has many)', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').unrelate().where('posts.id', 1)],
   ['$relatedQuery().relate() (belongs to one: patches the owner)', async (b) => (await b.Post.query().findById(1))!.$relatedQuery('author').relate(2)],
   ['$relatedQuery().unrelate() (belongs to one)', async (b) => (await b.Post.query().findById(3))!.$relatedQuery('author').unrelate()],
   ['$relatedQuery().relate() (many to many: post row unchanged)', async (b) => (await b.Post.query().findById(1))!.$relatedQuery('tags').relate(1)],
-  ['$relatedQuery("author").patch()', async (b) => (await b.Post.query().findById(1))!.$relatedQuery('author').patch({ handle: 'annie' }), { handle: ['annie'] }],
-  ['insert().onConflict().merge() (an upsert rewrites an existing row)', (b) =>
-    b.Post.query().insert({ slug: 'post-1', name: 'Merged name', title: 'merged' }).onConflict('slug').merge(), { name: ['Merged name'] }],
+  [
+    '$relatedQuery("author").patch()',
+    async (b) => (await b.Post.query().findById(1))!.$relatedQuery('author').patch({ handle: 'annie' }),
+    { handle: ['annie'] },
+  ],
+  [
+    'insert().onConflict().merge() (an upsert rewrites an existing row)',
+    (b) => b.Post.query().insert({ slug: 'post-1', name: 'Merged name', title: 'merged' }).onConflict('slug').merge(),
+    { name: ['Merged name'] },
+  ],
   ['save() inserting', (b) => b.Post.fromJson({ slug: 'saved', name: 'Saved' }).save(), { slug: ['saved'] }],
   ['delete() of an instance', async (b) => (await b.Post.query().findById(2))!.delete()],
 ];

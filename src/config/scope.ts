@@ -105,7 +105,11 @@ function derive(client: KnexClient, config: KnexConfig, modelName: string): stri
     parts.port ??= DEFAULT_PORTS[dialect];
   }
   if (config.searchPath !== undefined && config.searchPath !== null) parts.searchPath = String(config.searchPath);
-  return JSON.stringify(Object.keys(parts).sort().map((name) => [name, parts[name]]));
+  return JSON.stringify(
+    Object.keys(parts)
+      .sort()
+      .map((name) => [name, parts[name]]),
+  );
 }
 
 const SELECTING = ['host', 'server', 'port', 'socketPath', 'database', 'filename', 'connectString', 'instanceName'] as const;

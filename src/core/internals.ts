@@ -227,7 +227,8 @@ export function keyvRedisOf(keyv: object): KeyvRedis | undefined {
   };
   const adapter = internals.store;
   const prefixArray = internals._getKeyPrefixArray;
-  if (!adapter || typeof adapter.getClient !== 'function' || typeof adapter.createKeyPrefix !== 'function' || typeof prefixArray !== 'function') return undefined;
+  if (!adapter || typeof adapter.getClient !== 'function' || typeof adapter.createKeyPrefix !== 'function' || typeof prefixArray !== 'function')
+    return undefined;
   const redis = adapter as KeyvRedisAdapter;
   return {
     adapter: redis,

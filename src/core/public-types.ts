@@ -88,12 +88,7 @@ export interface CachedModelStatics extends CacheStatics {
   getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
   getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
   getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
-  getManyBy<M extends Model>(
-    this: Constructor<M>,
-    column: string,
-    values: readonly KeyValue[],
-    trx?: TransactionOrKnex,
-  ): Promise<(M | undefined)[]>;
+  getManyBy<M extends Model>(this: Constructor<M>, column: string, values: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
   flush(rows: object | readonly object[]): Promise<void>;
   flushAll(): Promise<void>;
   flushTables(...tables: string[]): Promise<void>;

@@ -23,7 +23,10 @@ export function returnAffectedIds(knexBuilder: Knex.QueryBuilder, builder: objec
     value(onFulfilled?: (value: unknown) => unknown, onRejected?: (error: unknown) => unknown) {
       const counted = new Promise<unknown>((resolve, reject) => void run.call(knexBuilder, resolve, reject)).then((rows) => {
         if (!Array.isArray(rows)) return rows;
-        touched.set(builder, rows.map((row: Record<string, unknown>) => row[settings.idColumn]));
+        touched.set(
+          builder,
+          rows.map((row: Record<string, unknown>) => row[settings.idColumn]),
+        );
         return rows.length;
       });
       return counted.then(onFulfilled, onRejected);

@@ -116,7 +116,10 @@ function afterStatement(client: KnexClient, connection: unknown, sqlObject: unkn
       if (settings.store.closed) continue; // the app disconnected it: a statement of another model must not reconnect it
       const scope = clientScope(client, settings.scope);
       if (scope === undefined) {
-        settings.store.reportFailure(new Error(`a write to ${table} ran through a knex the cache has not seen, so it cannot tell its database; flush the model yourself`), 'rawWrite');
+        settings.store.reportFailure(
+          new Error(`a write to ${table} ran through a knex the cache has not seen, so it cannot tell its database; flush the model yourself`),
+          'rawWrite',
+        );
         continue;
       }
       const keys = written.flatMap((entry) => tableKeys(prefix, scope, [entry.table, ...entry.cascades]));

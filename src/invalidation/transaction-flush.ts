@@ -51,14 +51,16 @@ function onOutcome(root: KnexTransaction, deferred: Deferred): void {
     settled = true;
     await Promise.all([...deferred.values()].map(({ store, keys }) => flushKeys(store, keys)));
   };
-  wrapTransactionQuery(root, (query) =>
-    function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      const sql = sqlOf(args[1]);
-      const result = query.apply(this, args);
-      if (/^\s*COMMIT\b/i.test(sql)) return result.then(async (value) => (await flush(), value));
-      if (/^\s*ROLLBACK\b/i.test(sql)) settled = true;
-      return result;
-    },
+  wrapTransactionQuery(
+    root,
+    (query) =>
+      function (this: unknown, ...args: unknown[]): Promise<unknown> {
+        const sql = sqlOf(args[1]);
+        const result = query.apply(this, args);
+        if (/^\s*COMMIT\b/i.test(sql)) return result.then(async (value) => (await flush(), value));
+        if (/^\s*ROLLBACK\b/i.test(sql)) settled = true;
+        return result;
+      },
   );
   root.executionPromise?.then(flush, () => undefined);
 }

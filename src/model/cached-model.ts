@@ -91,12 +91,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     }
 
     /** The row whose `column` (a cache key or the id column) is `value`. */
-    static async getBy<M extends Model>(
-      this: Constructor<M>,
-      column: string,
-      value: KeyValue,
-      trx?: TransactionOrKnex,
-    ): Promise<M | undefined> {
+    static async getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
       return (await lookup<M>(this as unknown as CachedClass, column, [value], trx))[0];
     }
 
@@ -153,7 +148,11 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
       }
       const knex = boundKnex(this as unknown as CachedClass);
       const cache = modelCache(this as unknown as CachedClass, knex);
-      await flushAfterCommit(knex, cache.store, tables.map((table) => tableTokenKeyIn(cache.prefix, cache.space.scope, table)));
+      await flushAfterCommit(
+        knex,
+        cache.store,
+        tables.map((table) => tableTokenKeyIn(cache.prefix, cache.space.scope, table)),
+      );
     }
 
     /**

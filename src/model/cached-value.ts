@@ -87,7 +87,8 @@ function resolve(key: string, options: CachedOptions): Resolved {
   const owner = tables.length > 0 && !home.anchor && !options.knex ? home.store.state.tables.get(home.prefix, tables[0]!)?.owner : undefined;
   const ownerClass = owner as typeof Model | undefined;
   const source = options.knex ?? models.sources[0] ?? (ownerClass ? ((Model.knex() ?? ownerClass.knex()) as Knex | undefined) : undefined);
-  if (tables.length > 0 && !source) throw new TypeError(`${what}: no knex tells which database the tables belong to; pass the knex option or bind Model.knex()`);
+  if (tables.length > 0 && !source)
+    throw new TypeError(`${what}: no knex tells which database the tables belong to; pass the knex option or bind Model.knex()`);
   const ownerScope = ownerClass && isCachedClass(ownerClass) ? modelSettings(ownerClass).scope : undefined;
   const scope = home.anchor ? home.anchor.space.scope : source ? scopeOf(source, ownerScope ?? home.defaults!.scope, what) : NO_DATABASE;
   const tableTags = tables.map((table) => tableTag(home.prefix, scope, table));
@@ -119,7 +120,8 @@ function modelDependencies(what: string, dependsOn: readonly unknown[], knex: Kn
   const found: ModelDependencies = { caches: [], classes: [], sources: [], deps: [], tags: [] };
   const cacheOf = (modelClass: CachedClass): ModelCache => {
     const source = knex ?? (modelClass.knex() as Knex | undefined);
-    if (!source) throw new TypeError(`${what}: ${modelClass.name} is bound to no knex, so the database the value belongs to is unknown; bind it or pass the knex option`);
+    if (!source)
+      throw new TypeError(`${what}: ${modelClass.name} is bound to no knex, so the database the value belongs to is unknown; bind it or pass the knex option`);
     found.sources.push(source);
     const cache = modelCache(modelClass, source);
     found.caches.push(cache);
@@ -141,7 +143,9 @@ function modelDependencies(what: string, dependsOn: readonly unknown[], knex: Kn
       found.deps.push(cacheOf(item).tableTokenKey);
     } else {
       const name = typeof item === 'function' ? (item as { name?: string }).name : undefined;
-      throw new TypeError(`${what}: dependsOn takes cached model instances, cached model classes and table names, got ${name ? `${name}, which is not a CachedModel` : item === null ? 'null' : typeof item}`);
+      throw new TypeError(
+        `${what}: dependsOn takes cached model instances, cached model classes and table names, got ${name ? `${name}, which is not a CachedModel` : item === null ? 'null' : typeof item}`,
+      );
     }
   }
   return found;

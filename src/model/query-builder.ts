@@ -165,7 +165,12 @@ function routeThroughCache(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, 
   });
 }
 
-async function serve(knexBuilder: Knex.QueryBuilder, builder: AnyBuilder, options: QueryCacheOptions | undefined, fromDb: () => Promise<unknown>): Promise<unknown> {
+async function serve(
+  knexBuilder: Knex.QueryBuilder,
+  builder: AnyBuilder,
+  options: QueryCacheOptions | undefined,
+  fromDb: () => Promise<unknown>,
+): Promise<unknown> {
   const modelClass = builder.modelClass();
   if (!isCachedClass(modelClass)) return fromDb();
   // The query's own knex (`query(knex)`, `bindKnex`, `$relatedQuery(name, knex)`, eager loading from such a

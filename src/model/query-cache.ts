@@ -27,7 +27,8 @@ export function checkQueryCacheOptions(modelName: string, options: unknown): Que
 export function checkTables(what: string, dependsOn: unknown): asserts dependsOn is readonly (typeof Model | string)[] {
   if (!Array.isArray(dependsOn)) throw new TypeError(`${what}: dependsOn must be an array, got ${typeof dependsOn}`);
   for (const item of dependsOn) {
-    const ok = (typeof item === 'string' && item !== '') || (typeof item === 'function' && typeof (item as { getTableName?: unknown }).getTableName === 'function');
+    const ok =
+      (typeof item === 'string' && item !== '') || (typeof item === 'function' && typeof (item as { getTableName?: unknown }).getTableName === 'function');
     if (!ok) throw new TypeError(`${what}: dependsOn takes model classes and table names, got ${item === null ? 'null' : typeof item}`);
   }
 }

@@ -123,7 +123,12 @@ export async function afterDelete(modelClass: CachedClass, args: HookArgs): Prom
   if (state.keys.length === 0 && !phantoms) return;
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   // a row the key SELECT did not read has unknown old keys: the model's generation goes too
-  await flushAfterCommit(transactionOf(args), cache.store, [...state.keys, cache.tableTokenKey, ...cache.cascadeKeys, ...(phantoms ? [cache.generationKey] : [])]);
+  await flushAfterCommit(transactionOf(args), cache.store, [
+    ...state.keys,
+    cache.tableTokenKey,
+    ...cache.cascadeKeys,
+    ...(phantoms ? [cache.generationKey] : []),
+  ]);
 }
 
 /** True when the write touched a row its key SELECT had not read (affected-rows.ts; PostgreSQL only). */
@@ -133,7 +138,6 @@ function hasPhantoms(state: BeforeState, args: HookArgs): boolean {
   const read = new Set(state.ids.map((id) => String(id)));
   return touched.some((id) => !read.has(String(id)));
 }
-
 
 /**
  * beforeInsert: a plain insert changes no existing row, but an upsert (`onConflict().merge()`) may rewrite one,
@@ -205,7 +209,9 @@ async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unkn
   let keys: string[] = [];
   for (let i = 0; i < ids.length; i += WHERE_IN_CHUNK) {
     const chunk = ids.slice(i, i + WHERE_IN_CHUNK) as string[];
-    const rows = (await direct(modelClass.query(trx)).select(cache.catalog.keyColumns.map(cache.columnOf)).whereIn(cache.idColumn, chunk)) as unknown as Model[];
+    const rows = (await direct(modelClass.query(trx))
+      .select(cache.catalog.keyColumns.map(cache.columnOf))
+      .whereIn(cache.idColumn, chunk)) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
   return keys;

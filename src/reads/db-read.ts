@@ -32,12 +32,7 @@ export interface Found {
  * matched a row under another spelling (`'01'` for id 1, a case-insensitive collation) the pairing is inexact:
  * with one such value left over it takes the leftover row, with several each is asked for on its own.
  */
-export async function readRows(
-  modelClass: typeof Model,
-  column: string,
-  values: readonly KeyValue[],
-  trx?: TransactionOrKnex,
-): Promise<(Found | undefined)[]> {
+export async function readRows(modelClass: typeof Model, column: string, values: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(Found | undefined)[]> {
   // `column` is the model's property; SQL names the DB column (they differ under columnNameMappers)
   const dbColumn = modelClass.propertyNameToColumnName(column);
   const rows: Model[] = [];
@@ -67,7 +62,9 @@ export async function readRows(
     return found;
   }
   for (const i of unpaired) {
-    const row = await direct(modelClass.query(trx)).where(dbColumn, values[i] as string).first();
+    const row = await direct(modelClass.query(trx))
+      .where(dbColumn, values[i] as string)
+      .first();
     if (row) found[i] = { row, exact: false };
   }
   return found;

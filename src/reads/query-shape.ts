@@ -11,7 +11,10 @@ import type { KeyValue } from '../core/public-types.js';
 
 /** `posts`, `posts as p` → `posts`. */
 function tableName(spec: string): string {
-  return spec.trim().split(/\s+as\s+/i)[0]!.trim();
+  return spec
+    .trim()
+    .split(/\s+as\s+/i)[0]!
+    .trim();
 }
 
 /**
@@ -62,7 +65,9 @@ export function tablesOf(builder: Knex.QueryBuilder): Set<string> {
     const state = knexBuilderState(builder);
     if (!state) return;
     const outer = ctes;
-    const own = state._statements.flatMap((statement) => (statement.grouping === 'with' && typeof statement.alias === 'string' ? [tableName(statement.alias)] : []));
+    const own = state._statements.flatMap((statement) =>
+      statement.grouping === 'with' && typeof statement.alias === 'string' ? [tableName(statement.alias)] : [],
+    );
     if (own.length > 0) ctes = new Set([...outer, ...own]);
     from(state._single.table, depth, state.client);
     for (const statement of state._statements) {

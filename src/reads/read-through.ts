@@ -90,7 +90,12 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   const { store } = cache;
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
-    const found = await readRows(modelClass, column, batch.map((waiter) => waiter.value), knex);
+    const found = await readRows(
+      modelClass,
+      column,
+      batch.map((waiter) => waiter.value),
+      knex,
+    );
     batch.forEach((waiter, i) => waiter.resolve(encodeFound(found[i])));
     return;
   }
@@ -101,7 +106,12 @@ async function fill(modelClass: typeof Model, cache: ModelCache, column: string,
   const generation = stored ?? newToken();
   // With the store down there is nothing to stamp or store: read the DB and step aside.
   const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
-  const found = await readRows(modelClass, column, misses.map((miss) => miss.waiter.value), knex);
+  const found = await readRows(
+    modelClass,
+    column,
+    misses.map((miss) => miss.waiter.value),
+    knex,
+  );
   const rows = found.map(encodeFound);
   if (storable) await store.setMany(fillsOf(cache, generation, misses, found, rows));
   misses.forEach((miss, i) => miss.waiter.resolve(rows[i]!));
@@ -135,7 +145,13 @@ function missingTokens(cache: ModelCache, stored: string | undefined, generation
  * The entries to store: each row found, and each miss that no row of another spelling could answer, stamped with
  * the tokens read or created before the DB read.
  */
-function fillsOf(cache: ModelCache, generation: string, misses: readonly Miss[], found: readonly (Found | undefined)[], rows: readonly RowOrMiss[]): StoreEntry[] {
+function fillsOf(
+  cache: ModelCache,
+  generation: string,
+  misses: readonly Miss[],
+  found: readonly (Found | undefined)[],
+  rows: readonly RowOrMiss[],
+): StoreEntry[] {
   const fills: StoreEntry[] = [];
   misses.forEach((miss, i) => {
     const hit = found[i];

@@ -43,11 +43,16 @@ export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, l
     return outcome === UNCACHEABLE ? load() : codec.decode(outcome);
   }
   let loaded: { value: T } | undefined;
-  const outcome = readOrLoad(store, entry, async () => {
-    const value = await load();
-    loaded = { value };
-    return value;
-  }, codec);
+  const outcome = readOrLoad(
+    store,
+    entry,
+    async () => {
+      const value = await load();
+      loaded = { value };
+      return value;
+    },
+    codec,
+  );
   const computation: Computation = { deps: entry.deps, outcome };
   computations.set(entry.key, computation);
   const land = () => {

@@ -66,7 +66,10 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
   Post.knex(knex);
   Tag.knex(knex);
 
-  await knex('authors').insert([{ handle: 'ann', name: 'Ann' }, { handle: 'bob', name: 'Bob' }]);
+  await knex('authors').insert([
+    { handle: 'ann', name: 'Ann' },
+    { handle: 'bob', name: 'Bob' },
+  ]);
   for (let i = 1; i <= 4; i++) {
     await knex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}`, authorId: i <= 2 ? 1 : 2, views: i });
   }
@@ -76,19 +79,30 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
   knex.on('query', (q: { sql: string }) => queries.push(q.sql));
 
   // Every key value ever looked up, so check() also covers values no row holds any more.
-  const seen = { posts: { id: new Set<unknown>(), slug: new Set<unknown>(), name: new Set<unknown>() }, authors: { id: new Set<unknown>(), handle: new Set<unknown>() } };
+  const seen = {
+    posts: { id: new Set<unknown>(), slug: new Set<unknown>(), name: new Set<unknown>() },
+    authors: { id: new Set<unknown>(), handle: new Set<unknown>() },
+  };
 
   /** Warm the cache: every key of every row, plus some misses. */
   async function warm(extra: { slug?: string[]; name?: string[]; handle?: string[] } = {}): Promise<void> {
     const posts = await knex('posts');
     const authors = await knex('authors');
     for (const column of ['id', 'slug', 'name'] as const) {
-      const values = [...posts.map((p: Record<string, unknown>) => p[column]), ...((column !== 'id' && extra[column]) || []), ...(column === 'id' ? [90, 91] : [])];
+      const values = [
+        ...posts.map((p: Record<string, unknown>) => p[column]),
+        ...((column !== 'id' && extra[column]) || []),
+        ...(column === 'id' ? [90, 91] : []),
+      ];
       values.forEach((v) => seen.posts[column].add(v));
       await Post.getManyBy(column, values as string[]);
     }
     for (const column of ['id', 'handle'] as const) {
-      const values = [...authors.map((a: Record<string, unknown>) => a[column]), ...((column === 'handle' && extra.handle) || []), ...(column === 'id' ? [90] : [])];
+      const values = [
+        ...authors.map((a: Record<string, unknown>) => a[column]),
+        ...((column === 'handle' && extra.handle) || []),
+        ...(column === 'id' ? [90] : []),
+      ];
       values.forEach((v) => seen.authors[column].add(v));
       await Author.getManyBy(column, values as string[]);
     }
@@ -101,14 +115,18 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
     for (const column of ['id', 'slug', 'name'] as const) {
       for (const value of seen.posts[column]) {
         const cached = await Post.getBy(column, value as string);
-        const direct = await Post.query().where(column, value as string).first();
+        const direct = await Post.query()
+          .where(column, value as string)
+          .first();
         t.deepEqual(cached?.$toJson(), direct?.$toJson(), `${label} Post.${column} = ${String(value)}`);
       }
     }
     for (const column of ['id', 'handle'] as const) {
       for (const value of seen.authors[column]) {
         const cached = await Author.getBy(column, value as string);
-        const direct = await Author.query().where(column, value as string).first();
+        const direct = await Author.query()
+          .where(column, value as string)
+          .first();
         t.deepEqual(cached?.$toJson(), direct?.$toJson(), `${label} Author.${column} = ${String(value)}`);
       }
     }

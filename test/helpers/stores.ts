@@ -44,9 +44,7 @@ export async function makeStore(t: ExecutionContext, kind: StoreKind, namespace 
   if (kind === 'memory') return new CountingKeyv();
   if (kind === 'local') throw new Error('the local store is made with createMemoryStore(), not through makeStore()');
   const adapter =
-    kind === 'redis'
-      ? new KeyvRedis((await redisServer()).url)
-      : new KeyvRedis({ rootNodes: (await redisCluster()).urls.map((url) => ({ url })) });
+    kind === 'redis' ? new KeyvRedis((await redisServer()).url) : new KeyvRedis({ rootNodes: (await redisCluster()).urls.map((url) => ({ url })) });
   // Connect before the first command: @keyv/redis connects lazily, and concurrent first commands race to connect.
   await adapter.getClient();
   const store = new CountingKeyv(adapter, { namespace });
@@ -77,11 +75,7 @@ export interface Setup {
 export const STORE_SETUPS: readonly Setup[] = STORE_KINDS.map((store) => ({ store, db: 'sqlite' }));
 
 /** Consistency tests (write paths, transactions, the refill race, the property test) also run on PostgreSQL. */
-export const CONSISTENCY_SETUPS: readonly Setup[] = [
-  ...STORE_SETUPS,
-  { store: 'memory', db: 'postgres' },
-  { store: 'redis', db: 'postgres' },
-];
+export const CONSISTENCY_SETUPS: readonly Setup[] = [...STORE_SETUPS, { store: 'memory', db: 'postgres' }, { store: 'redis', db: 'postgres' }];
 
 /** Registers `body` once per setup, the setup in the title. */
 export function forEachStore(

@@ -17,7 +17,7 @@ interface Job {
 
 const job = JSON.parse(process.argv[2]!) as Job;
 let seed = job.seed;
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
 const adapter = new KeyvRedis(job.redisUrl);
 await adapter.getClient();
@@ -45,7 +45,9 @@ for (let op = 0; op < job.ops; op++) {
     const id = mine[Math.floor(random() * mine.length)]!;
     const next = version.get(id)! + 1;
     if (random() < 0.5) {
-      await Post.query().patch({ views: raw('views + 1') as never }).where('id', id);
+      await Post.query()
+        .patch({ views: raw('views + 1') as never })
+        .where('id', id);
     } else {
       await Post.transaction(async (trx) => {
         const row = (await Post.query(trx).findById(id))!;

@@ -50,7 +50,10 @@ export async function usage(): Promise<void> {
   await Post.flushTables('post_tags');
 
   // Cached queries keep Objection's result types through every chain.
-  const list = await Post.query().where('slug', 'like', 'a%').orderBy('id').cache({ ttl: 1_000, dependsOn: [Author, 'authors'] });
+  const list = await Post.query()
+    .where('slug', 'like', 'a%')
+    .orderBy('id')
+    .cache({ ttl: 1_000, dependsOn: [Author, 'authors'] });
   expectType<Equals<typeof list, Post[]>>();
   const first = await Post.query().cache().first();
   expectType<Equals<typeof first, Post | undefined>>();
