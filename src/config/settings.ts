@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
+import { tableNameOf } from '../core/internals.js';
 import { assertPrefix, generationKey, makeKeySpace, tableKeys, tableTokenKey, type KeySpace } from '../core/keys.js';
 import type { CacheOptions, CacheScope, CacheStatics } from '../core/public-types.js';
 import { GuardedStore } from '../store/guarded-store.js';
@@ -12,7 +13,7 @@ export type CachedClass = typeof Model & CacheStatics & { readonly cacheMixinOpt
 
 /** The table of any model class, as Objection resolves it (`tableName` may be a getter). */
 export function tableOf(modelClass: typeof Model): string {
-  return (modelClass as unknown as { getTableName(): string }).getTableName();
+  return tableNameOf(modelClass);
 }
 
 /** True for classes made by `CachedModel()` and their subclasses. */
@@ -160,35 +161,14 @@ function storeOverride(modelClass: CachedClass): Keyv | undefined {
 }
 
 function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings {
-  const name = modelClass.name || 'Model';
-  const table = modelClass.tableName;
-  if (typeof table !== 'string' || table === '') {
-    throw new TypeError(`${name}: a cached model needs a static tableName`);
-  }
-  const idColumn = modelClass.idColumn;
-  if (typeof idColumn !== 'string') {
-    throw new TypeError(`${name}: objection-cache supports a single id column, got ${JSON.stringify(idColumn)}`);
-  }
-  const declared = modelClass.cacheKeys ?? [];
-  if (!Array.isArray(declared) || declared.some((column) => typeof column !== 'string' || column === '')) {
-    throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declared)}`);
-  }
+  const { name, table, idColumn, declaredKeys, cascades } = checkStatics(modelClass, options);
   // Objection's name mappers (`columnNameMappers`, e.g. snakeCaseMappers()): the cache keeps properties, SQL gets
   // columns. Without mappers both are the same name.
   const columnOf = (property: string): string => modelClass.propertyNameToColumnName(property);
   const propertyOf = (given: string): string => (columnOf(given) !== given ? given : modelClass.columnNameToPropertyName(given));
   const idProperty = propertyOf(idColumn);
-  const keys = declared.map(propertyOf);
+  const keys = declaredKeys.map(propertyOf);
   const keyColumns = [...new Set([idProperty, ...keys])];
-  assertPrefix(name, options.prefix);
-  const scope = options.scope;
-  if (scope !== undefined && !(typeof scope === 'function' || (typeof scope === 'string' && scope !== ''))) {
-    throw new TypeError(`${name}: the cache scope must be a non-empty string or a function of the knex, got ${JSON.stringify(scope)}`);
-  }
-  const cascades = modelClass.cacheCascades ?? [];
-  if (!Array.isArray(cascades) || cascades.some((table) => typeof table !== 'string' || table === '')) {
-    throw new TypeError(`${name}.cacheCascades must be an array of table names, got ${JSON.stringify(cascades)}`);
-  }
   const store = new GuardedStore(options.store, options.timeout, options.onError, name);
   const catalog = store.state.tables.register(options.prefix, table, modelClass, cascades);
   catalog.addKeyColumns(keyColumns);
@@ -197,7 +177,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     cascades,
     table,
     prefix: options.prefix,
-    scope,
+    scope: options.scope,
     cacheVersion: modelClass.cacheVersion ?? 1,
     idColumn,
     idProperty,
@@ -212,6 +192,33 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     store,
     catalog,
   };
+}
+
+/** The statics and options a model's settings are made of, checked: a TypeError names the model and the setting. */
+function checkStatics(modelClass: CachedClass, options: ResolvedOptions) {
+  const name = modelClass.name || 'Model';
+  const table = modelClass.tableName;
+  if (typeof table !== 'string' || table === '') {
+    throw new TypeError(`${name}: a cached model needs a static tableName`);
+  }
+  const idColumn = modelClass.idColumn;
+  if (typeof idColumn !== 'string') {
+    throw new TypeError(`${name}: objection-cache supports a single id column, got ${JSON.stringify(idColumn)}`);
+  }
+  const declaredKeys = modelClass.cacheKeys ?? [];
+  if (!Array.isArray(declaredKeys) || declaredKeys.some((column) => typeof column !== 'string' || column === '')) {
+    throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declaredKeys)}`);
+  }
+  assertPrefix(name, options.prefix);
+  const scope = options.scope;
+  if (scope !== undefined && !(typeof scope === 'function' || (typeof scope === 'string' && scope !== ''))) {
+    throw new TypeError(`${name}: the cache scope must be a non-empty string or a function of the knex, got ${JSON.stringify(scope)}`);
+  }
+  const cascades = modelClass.cacheCascades ?? [];
+  if (!Array.isArray(cascades) || cascades.some((table) => typeof table !== 'string' || table === '')) {
+    throw new TypeError(`${name}.cacheCascades must be an array of table names, got ${JSON.stringify(cascades)}`);
+  }
+  return { name, table, idColumn, declaredKeys: declaredKeys as readonly string[], cascades: cascades as readonly string[] };
 }
 
 /** Guard and generation tokens live twice the longer of `ttl` and `missTtl`, or forever when either does. */

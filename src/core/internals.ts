@@ -5,6 +5,13 @@
  * removes one fails there, by name, before it fails anywhere else.
  *
  * Nothing here knows the cache: these are typed doors into knex, Objection and Keyv, nothing more.
+ *
+ * Behaviour relied on elsewhere, through public methods, and proven by the behaviour suites (test/queries,
+ * test/transparent, test/write-paths) rather than here: Objection's `execute()` takes its working clone of the
+ * builder before its first `await` (model/query-builder.ts routes that clone); an `onBuildKnex` callback gets the
+ * knex builder that is then awaited exactly once, so replacing its `then` (reads through the cache,
+ * invalidation/affected-rows.ts) or its `toSQL` (invalidation/raw-writes.ts `markOwnWrite`) affects that one
+ * statement only.
  */
 
 /* ----------------------------------------------------------------------------------------------- knex */
@@ -33,6 +40,11 @@ export interface KnexClient {
 export function clientOf(knex: unknown): KnexClient | undefined {
   const client = (knex as { client?: unknown } | null | undefined)?.client;
   return client && typeof client === 'object' ? (client as KnexClient) : undefined;
+}
+
+/** The SQL dialect of a knex or transaction (`pg` clients say `postgresql`), from its client. */
+export function dialectOf(knex: unknown): string {
+  return String(clientOf(knex)?.dialect ?? '');
 }
 
 /** One statement as knex hands it to its client: `sql` and the builder `method` that made it. */
@@ -137,6 +149,19 @@ export function isKnexRaw(value: object): value is { sql: string; bindings?: unk
 }
 
 /* ------------------------------------------------------------------------------------------ Objection */
+
+/**
+ * The table of a model class as Objection resolves it: `tableName` may be a getter or inherited, and
+ * `getTableName()` (lib/model/Model.js, left out of the typings) is what Objection's own queries use.
+ */
+export function tableNameOf(modelClass: object): string {
+  return (modelClass as { getTableName(): string }).getTableName();
+}
+
+/** True for an Objection model class (one with `getTableName`, as every `Model` subclass has). */
+export function isModelClass(value: unknown): boolean {
+  return typeof value === 'function' && typeof (value as { getTableName?: unknown }).getTableName === 'function';
+}
 
 /**
  * The query builder behind static hook arguments (`beforeUpdate`, `afterUpdate`...). Objection keeps it under a

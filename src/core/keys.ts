@@ -90,6 +90,11 @@ export function valueKey(tag: string, key: string): string {
   return `${tag}:c:${encodeKeyPart(key)}`;
 }
 
+/** The hash tag of `cached()` values that depend on no model and no table: one pseudo-table per scope. */
+export function unanchoredValuesTag(prefix: string, scope: string): string {
+  return tableTag(prefix, scope, 'cached');
+}
+
 /** What a store health check reads when the call that failed named no key of its own. */
 export const STORE_CHECK_KEY = 'objection-cache:check';
 

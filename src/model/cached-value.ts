@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
-import { entryKeys, rowKeyValue, tableTag, tableTokenKey, valueKey } from '../core/keys.js';
+import { entryKeys, rowKeyValue, tableTag, tableTokenKey, unanchoredValuesTag, valueKey } from '../core/keys.js';
 import type { CachedOptions } from '../core/public-types.js';
 import { isMilliseconds, resolveOptions, type ResolvedOptions } from '../config/options.js';
 import { isTransaction, scopeOf } from '../config/scope.js';
@@ -98,7 +98,7 @@ function resolve(key: string, options: CachedOptions): Resolved {
     ...(models.sources.some(isTransaction) || (source && isTransaction(source)) ? { uncached: true } : {}),
     store: home.store,
     deps: [...new Set(deps)].sort(),
-    tag: tags[0] ?? tableTag(home.prefix, scope, 'cached'),
+    tag: tags[0] ?? unanchoredValuesTag(home.prefix, scope),
     ttl: checkTtl(what, options.ttl ?? home.anchor?.ttl ?? home.defaults!.ttl),
     tokenTtl: home.anchor?.tokenTtl ?? tokenTtlFor(home.defaults!),
   };

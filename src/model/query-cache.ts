@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
+import { isModelClass } from '../core/internals.js';
 import { queryKey } from '../core/keys.js';
 import type { QueryCacheOptions } from '../core/public-types.js';
 import { isMilliseconds } from '../config/options.js';
@@ -27,8 +28,7 @@ export function checkQueryCacheOptions(modelName: string, options: unknown): Que
 export function checkTables(what: string, dependsOn: unknown): asserts dependsOn is readonly (typeof Model | string)[] {
   if (!Array.isArray(dependsOn)) throw new TypeError(`${what}: dependsOn must be an array, got ${typeof dependsOn}`);
   for (const item of dependsOn) {
-    const ok =
-      (typeof item === 'string' && item !== '') || (typeof item === 'function' && typeof (item as { getTableName?: unknown }).getTableName === 'function');
+    const ok = (typeof item === 'string' && item !== '') || isModelClass(item);
     if (!ok) throw new TypeError(`${what}: dependsOn takes model classes and table names, got ${item === null ? 'null' : typeof item}`);
   }
 }

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
-import { hookBuilderOf, operationArgs, queryPropsOf } from '../core/internals.js';
+import { dialectOf, hookBuilderOf, operationArgs, queryPropsOf } from '../core/internals.js';
 import { rowKeyValue } from '../core/keys.js';
+import { isTransaction } from '../config/scope.js';
 import { boundKnex, type CachedClass, type ModelCache } from '../config/settings.js';
 import { affectedIds } from '../invalidation/affected-rows.js';
 import { columnKeys, rowKeys } from '../invalidation/flush.js';
@@ -69,8 +70,8 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
   const table = query.tableRefFor(modelClass);
   // In a transaction on PostgreSQL (or MySQL), lock the rows: no other transaction can change their keys between
   // this SELECT and the commit, so the keys read here are the ones the flush must reach. SQLite runs one writer.
-  const knex = transactionOf(args) as (Knex & { isTransaction?: boolean; client: { dialect?: string } }) | undefined;
-  if (knex?.isTransaction && /^(postgres|mysql)/.test(String(knex.client.dialect))) {
+  const knex = transactionOf(args);
+  if (isTransaction(knex) && /^(postgres|mysql)/.test(dialectOf(knex))) {
     // PostgreSQL names the locked relation as FROM does, unqualified: `app.posts` is locked as `posts`
     (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table.slice(table.lastIndexOf('.') + 1));
   }

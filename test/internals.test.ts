@@ -1,0 +1,619 @@
+import KeyvRedis, { createKeyv } from '@keyv/redis';
+import test from 'ava';
+import knex, { type Knex } from 'knex';
+import Keyv from 'keyv';
+import { EventEmitter } from 'node:events';
+import { Model, QueryBuilder, raw, type Page, type Relation, type StaticHookArguments } from 'objection';
+
+import {
+  OVERRIDDEN_BUILDER_METHODS,
+  OVERRIDDEN_MODEL_STATICS,
+  clientOf,
+  dialectOf,
+  hasOperation,
+  hookBuilderOf,
+  inherited,
+  isKnexRaw,
+  isModelClass,
+  joinTableModelClassOf,
+  keyvRedisOf,
+  knexBuilderState,
+  operationArgs,
+  outermostTransaction,
+  queryPropsOf,
+  sqlOf,
+  tableNameOf,
+  wrapClientQuery,
+  wrapTransactionQuery,
+  type ClientQuery,
+  type KeyvMapEntry,
+  type KnexClient,
+  type KnexTransaction,
+} from '../src/core/internals.js';
+
+/**
+ * Every reach into knex, Objection and Keyv internals (src/core/internals.ts), run against the installed versions:
+ * an upgrade that removes or changes one fails here, by name. Nothing here opens a network connection: knex runs
+ * on in-memory SQLite, the pg client only builds SQL, and the Redis adapters never connect.
+ */
+
+const SQLITE = { client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true } as const;
+
+/** A fresh in-memory database per test: transactions hold its one connection. */
+const opened: Knex[] = [];
+function sqlite(): Knex {
+  const db = knex({ ...SQLITE });
+  opened.push(db);
+  return db;
+}
+const pg = knex({ client: 'pg' });
+test.after.always(async () => {
+  await Promise.all([...opened.map((db) => db.destroy()), pg.destroy()]);
+});
+
+/* ----------------------------------------------------------------------------------------------- knex */
+
+test('knex: clientOf(knex).config holds the config given to knex()', (t) => {
+  const db = sqlite();
+  const client = clientOf(db);
+  t.truthy(client, 'knex instances no longer have a `client` object');
+  t.is(client?.config?.client, 'better-sqlite3', 'knex no longer keeps its config as client.config');
+  t.deepEqual(client?.config?.connection, { filename: ':memory:' }, 'client.config.connection is not the connection given');
+  t.regex(String(client?.dialect), /sqlite/, 'client.dialect no longer names the dialect');
+  t.is(client?.driverName, 'better-sqlite3', 'client.driverName no longer names the driver');
+  t.falsy(client?.transacting, 'a knex instance client says it is transacting');
+  t.is(clientOf(undefined), undefined);
+  t.is(clientOf({}), undefined);
+  t.is(clientOf({ client: 'pg' }), undefined);
+});
+
+test('knex: a transaction client shares the config object of its knex, and says it is transacting', async (t) => {
+  const db = sqlite();
+  const config = clientOf(db)?.config;
+  await db.transaction(async (trx) => {
+    t.is(clientOf(trx)?.config, config, 'a transaction client no longer shares client.config (lib/execution/transaction.js makeTxClient)');
+    t.true(clientOf(trx)?.transacting, 'a transaction client no longer has transacting = true');
+  });
+});
+
+test.failing('knex: withUserParams shares the config object (as internals.ts clientOf says)', (t) => {
+  // knex 3.3 make-knex.js `withUserParams` clones it (`Object.assign({}, this.client.config)`) while sharing the
+  // pool: scope.ts derives an in-memory SQLite scope per config object, so a withUserParams knex gets another
+  // scope than the knex whose database it shares.
+  const db = sqlite();
+  t.is(clientOf(db.withUserParams({ tenant: 'a' }))?.config, clientOf(db)?.config);
+});
+
+test('knex: dialectOf names the dialect of a knex and of its transactions', async (t) => {
+  const db = sqlite();
+  t.regex(dialectOf(db), /sqlite/);
+  t.is(dialectOf(pg), 'postgresql', 'the pg client no longer says dialect = "postgresql"');
+  t.is(dialectOf(undefined), '');
+  await db.transaction(async (trx) => {
+    t.is(dialectOf(trx), dialectOf(db));
+  });
+});
+
+test('knex: wrapClientQuery wraps the nearest prototype with its own query, once per class', async (t) => {
+  class BaseClient {
+    query(_connection: unknown, sqlObject: unknown): Promise<unknown> {
+      return Promise.resolve(`ran ${sqlOf(sqlObject)}`);
+    }
+  }
+  class SubClient extends BaseClient {}
+  const seen: string[] = [];
+  const wrap = (original: ClientQuery): ClientQuery =>
+    function (this: unknown, connection: unknown, sqlObject: unknown) {
+      seen.push(sqlOf(sqlObject));
+      return original.call(this as never, connection, sqlObject);
+    };
+  const client = new SubClient();
+  t.true(wrapClientQuery(client as KnexClient, wrap));
+  t.true(Object.prototype.hasOwnProperty.call(BaseClient.prototype, 'query'));
+  t.false(Object.prototype.hasOwnProperty.call(SubClient.prototype, 'query'));
+  t.true(wrapClientQuery(new BaseClient() as KnexClient, wrap), 'a class wrapped already answers true');
+  t.is(await client.query(null, { sql: 'select 1' }), 'ran select 1');
+  t.deepEqual(seen, ['select 1'], 'wrapped once, not twice');
+  t.false(wrapClientQuery({}, wrap));
+  t.false(wrapClientQuery(undefined, wrap));
+  t.false(wrapClientQuery(Object.create({ query: 1 }) as object, wrap), 'a query that is no function');
+});
+
+test('knex: every statement and COMMIT of a knex and its transactions runs through its client class query', async (t) => {
+  // The real client class is not wrapped here (that would be global): a subclass with its own query stands in.
+  const base = Object.getPrototypeOf(clientOf(sqlite())) as {
+    constructor: new (config: Knex.Config) => { query(connection: unknown, sqlObject: unknown): Promise<unknown> };
+  };
+  let proto: object | null = base;
+  while (proto && !Object.prototype.hasOwnProperty.call(proto, 'query')) proto = Object.getPrototypeOf(proto) as object | null;
+  t.is(typeof (proto as { query?: unknown } | null)?.query, 'function', 'no prototype of the knex client has its own query method (lib/client.js)');
+
+  class Own extends base.constructor {
+    override query(connection: unknown, sqlObject: unknown): Promise<unknown> {
+      return super.query(connection, sqlObject);
+    }
+  }
+  const db = knex({ ...SQLITE, client: Own as unknown as typeof Knex.Client });
+  opened.push(db);
+  const seen: string[] = [];
+  t.true(
+    wrapClientQuery(
+      clientOf(db),
+      (original) =>
+        function (this: unknown, connection: unknown, sqlObject: unknown) {
+          seen.push(sqlOf(sqlObject));
+          return original.call(this as never, connection, sqlObject);
+        },
+    ),
+  );
+  await db.schema.createTable('t', (table) => table.integer('a'));
+  await db('t').insert({ a: 1 });
+  await db.transaction(async (trx) => {
+    await trx('t').update({ a: 2 });
+  });
+  t.true(
+    seen.some((sql) => /^insert into `t`/.test(sql)),
+    `statements of the knex: ${JSON.stringify(seen)}`,
+  );
+  t.true(
+    seen.some((sql) => /^update `t`/.test(sql)),
+    `statements of a transaction: ${JSON.stringify(seen)}`,
+  );
+  t.true(
+    seen.some((sql) => /^\s*COMMIT\b/i.test(sql)),
+    `the COMMIT: ${JSON.stringify(seen)}`,
+  );
+});
+
+test('knex: outermostTransaction is the transaction, or the parent of its savepoints', async (t) => {
+  const db = sqlite();
+  t.is(outermostTransaction(db), undefined);
+  t.is(outermostTransaction(undefined), undefined);
+  await db.transaction(async (trx) => {
+    t.is(outermostTransaction(trx), trx as unknown as KnexTransaction, 'a transaction no longer says isTransaction');
+    t.true((trx as unknown as KnexTransaction).executionPromise instanceof Promise, 'a transaction has no executionPromise');
+    await trx.transaction(async (savepoint) => {
+      t.true(savepoint.isTransaction);
+      t.is((savepoint as unknown as KnexTransaction).parentTransaction, trx as unknown as KnexTransaction, 'a savepoint no longer has parentTransaction');
+      t.is(outermostTransaction(savepoint), trx as unknown as KnexTransaction);
+      await savepoint.transaction(async (deeper) => {
+        t.is(outermostTransaction(deeper), trx as unknown as KnexTransaction);
+      });
+    });
+  });
+});
+
+test('knex: wrapTransactionQuery wraps the own query of a transaction client, which COMMIT and ROLLBACK run through', async (t) => {
+  const db = sqlite();
+  await db.schema.createTable('t', (table) => table.integer('a'));
+  const record = (seen: string[]) => (original: (...args: unknown[]) => Promise<unknown>) =>
+    function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      seen.push(sqlOf(args[1]));
+      return original.apply(this, args);
+    };
+
+  const committed: string[] = [];
+  await db.transaction(async (trx) => {
+    t.true(Object.prototype.hasOwnProperty.call(clientOf(trx), 'query'), 'a transaction client has no own query (makeTxClient)');
+    t.true(wrapTransactionQuery(trx as unknown as KnexTransaction, record(committed)));
+    await trx('t').insert({ a: 1 });
+  });
+  t.regex(committed[0] ?? '', /^insert into `t`/);
+  t.regex(committed.at(-1) ?? '', /^\s*COMMIT\b/i, `COMMIT no longer runs through the transaction client query: ${JSON.stringify(committed)}`);
+
+  const rolledBack: string[] = [];
+  await t.throwsAsync(
+    db.transaction(async (trx) => {
+      wrapTransactionQuery(trx as unknown as KnexTransaction, record(rolledBack));
+      await trx('t').insert({ a: 2 });
+      throw new Error('undo');
+    }),
+    { message: 'undo' },
+  );
+  t.regex(rolledBack.at(-1) ?? '', /^\s*ROLLBACK\b/i, `ROLLBACK no longer runs through the transaction client query: ${JSON.stringify(rolledBack)}`);
+
+  t.false(wrapTransactionQuery(db as unknown as KnexTransaction, record([])), 'a knex instance client has no own query');
+  t.false(wrapTransactionQuery({}, record([])));
+});
+
+test('knex: sqlOf reads the SQL of a string or a { sql } object', (t) => {
+  t.is(sqlOf('COMMIT;'), 'COMMIT;');
+  t.is(sqlOf({ sql: 'select 1', bindings: [] }), 'select 1');
+  t.is(sqlOf({ sql: 1 }), '');
+  t.is(sqlOf({}), '');
+  t.is(sqlOf(null), '');
+  t.is(sqlOf(undefined), '');
+  t.is(sqlOf(42), '');
+  t.is(sqlOf(sqlite()('posts').where('id', 1).toSQL()), 'select * from `posts` where `id` = ?', 'toSQL() no longer has sql');
+});
+
+test('knex: knexBuilderState reads _method, _single and _statements', (t) => {
+  const db = sqlite();
+  const state = knexBuilderState(db('posts').join('users', 'users.id', 'posts.author_id').where('posts.id', 1));
+  t.truthy(state, 'a knex builder no longer has _single and _statements');
+  t.is(state?._method, 'select');
+  t.is(state?._single['table'], 'posts', '_single.table is not the table');
+  const where = state?._statements.find((statement) => statement.grouping === 'where');
+  t.like(where, { type: 'whereBasic', column: 'posts.id', operator: '=', value: 1, not: false }, 'where statements changed shape');
+  const join = state?._statements.find((statement) => statement.joinType !== undefined);
+  t.like(join, { joinType: 'inner', table: 'users' }, 'join statements changed shape');
+  t.like(knexBuilderState(db('posts').whereIn('id', [1, 2]))?._statements[0], { grouping: 'where', type: 'whereIn', value: [1, 2] });
+  t.like(knexBuilderState(db('posts').whereNot('id', 1))?._statements[0], { not: true });
+  t.like(
+    knexBuilderState(db.with('recent', db('posts')).from('recent'))?._statements[0],
+    { grouping: 'with', alias: 'recent' },
+    'with statements changed shape',
+  );
+  t.is(typeof state?.client.queryBuilder, 'function', 'the builder client has no queryBuilder()');
+  t.truthy(knexBuilderState(state?.client.queryBuilder()), 'client.queryBuilder() makes no builder');
+  t.is(knexBuilderState(db('posts').insert({ a: 1 }))?._method, 'insert');
+  t.is(knexBuilderState(undefined), undefined);
+  t.is(knexBuilderState({}), undefined);
+  t.is(knexBuilderState(db.raw('select 1')), undefined);
+});
+
+test('knex: a pg builder says dialect postgresql and keeps returning() in _single', (t) => {
+  const plain = knexBuilderState(pg('posts').where('id', 1).update({ title: 'x' }));
+  t.is(plain?.client.dialect, 'postgresql', 'a pg builder client no longer says dialect = "postgresql"');
+  t.is(plain?._single['returning'], undefined);
+  const returning = knexBuilderState(pg('posts').where('id', 1).update({ title: 'x' }).returning('id'));
+  t.truthy(returning?._single['returning'], '_single.returning is not set by returning()');
+  t.is(pg('posts').where('id', 1).update({ title: 'x' }).returning('id').toString(), `update "posts" set "title" = 'x' where "id" = 1 returning "id"`);
+});
+
+test('knex: isKnexRaw tells a knex.raw() value', (t) => {
+  const db = sqlite();
+  const value = db.raw('select ?', [1]);
+  t.true(isKnexRaw(value), 'knex.raw() is no longer an instance of a class named Raw with sql');
+  t.is(isKnexRaw(value) ? value.sql : undefined, 'select ?');
+  t.deepEqual(isKnexRaw(value) ? value.bindings : undefined, [1]);
+  t.true(isKnexRaw(pg.raw('??', ['posts.id'])));
+  t.false(isKnexRaw(db('posts')));
+  t.false(isKnexRaw({ sql: 'select 1' }));
+  t.false(isKnexRaw(Object.create(null) as object));
+  t.false(isKnexRaw(raw('x')), 'an Objection raw() is not a knex Raw before Objection converts it');
+});
+
+/* ------------------------------------------------------------------------------------------ Objection */
+
+class Item extends Model {
+  static override tableName = 'items';
+  id!: number;
+  a?: string;
+  n?: number;
+}
+
+async function itemsDb(): Promise<Knex> {
+  const db = sqlite();
+  await db.schema.createTable('items', (table) => {
+    table.increments('id');
+    table.string('a').unique();
+    table.integer('n');
+  });
+  return db;
+}
+
+test('objection: tableNameOf and isModelClass', (t) => {
+  class Getter extends Model {
+    static override get tableName(): string {
+      return 'getter_table';
+    }
+  }
+  class Inheriting extends Getter {}
+  t.is(tableNameOf(Item), 'items', 'Model.getTableName() vanished');
+  t.is(tableNameOf(Inheriting), 'getter_table');
+  t.true(isModelClass(Item));
+  t.true(isModelClass(Model));
+  t.false(isModelClass(class {}));
+  t.false(isModelClass({ getTableName: () => 'x' }));
+  t.false(isModelClass(undefined));
+});
+
+test('objection: hookBuilderOf finds the builder in static hook arguments, the same in before and after hooks', async (t) => {
+  const db = await itemsDb();
+  const seen: { hook: string; builder: object }[] = [];
+  class Hooked extends Item {
+    static override beforeInsert(args: StaticHookArguments<Hooked>): void {
+      seen.push({ hook: 'before', builder: hookBuilderOf(args) });
+    }
+    static override afterInsert(args: StaticHookArguments<Hooked>): void {
+      seen.push({ hook: 'after', builder: hookBuilderOf(args) });
+    }
+  }
+  await Hooked.query(db).insert({ a: 'x', n: 1 });
+  t.deepEqual(
+    seen.map((entry) => entry.hook),
+    ['before', 'after'],
+  );
+  // (not `instanceof QueryBuilder`: Objection's export wraps its native class, and the builder a query executes
+  // on is a native one)
+  const builder = seen[0]!.builder as QueryBuilder<Hooked>;
+  t.is(
+    typeof (builder as unknown as { findOperation?: unknown }).findOperation,
+    'function',
+    'the symbol of StaticHookArguments no longer holds the query builder',
+  );
+  t.is(typeof builder.isInsert, 'function');
+  t.true(builder.isInsert());
+  t.is(builder.modelClass(), Hooked);
+  t.is(seen[1]!.builder, builder, 'before and after hooks no longer share one builder');
+  t.throws(() => hookBuilderOf({}), { message: /carry no query builder/ });
+});
+
+test('objection: queryPropsOf holds the raw() values of a patch, seen from beforeUpdate', async (t) => {
+  const db = await itemsDb();
+  await Item.query(db).insert({ a: 'x', n: 1 });
+  const props: Record<string, unknown>[] = [];
+  class Patched extends Item {
+    static override beforeUpdate(args: StaticHookArguments<Patched>): void {
+      props.push(queryPropsOf(args.inputItems[0]!));
+    }
+  }
+  await Patched.query(db)
+    .patch({ n: raw('n + 1') })
+    .where('id', 1);
+  await Patched.query(db).patch({ a: 'y' }).where('id', 1);
+  t.is(props.length, 2);
+  t.deepEqual(Object.keys(props[0]!), ['n'], 'a raw() patch value is no longer kept in $$queryProps');
+  t.truthy(props[0]!['n']);
+  t.deepEqual(props[1], {});
+  t.deepEqual(queryPropsOf({}), {});
+  t.deepEqual((await Item.query(db).findById(1))?.n, 2);
+});
+
+test('objection: operationArgs reads the arguments of onConflict()', async (t) => {
+  const db = await itemsDb();
+  const upsert = Item.query(db).insert({ a: 'x', n: 1 }).onConflict(['a']).merge();
+  t.deepEqual(operationArgs(upsert, 'onConflict'), [['a']], 'findOperation("onConflict") no longer gives its args');
+  t.deepEqual(operationArgs(Item.query(db).insert({ a: 'y' }).onConflict('a').ignore(), 'onConflict'), ['a']);
+  t.is(operationArgs(Item.query(db).insert({ a: 'z' }), 'onConflict'), undefined);
+  await upsert;
+  t.is((await Item.query(db).where('a', 'x')).length, 1);
+});
+
+/** Models whose query builders and relation lookups record the overridden methods, fresh for each test. */
+function recordingModels(): { Person: typeof Model; Pet: typeof Model; calls: string[] } {
+  const calls: string[] = [];
+  class RecordingBuilder<M extends Model, R = M[]> extends QueryBuilder<M, R> {
+    declare ArrayQueryBuilderType: RecordingBuilder<M, M[]>;
+    declare SingleQueryBuilderType: RecordingBuilder<M, M>;
+    declare MaybeSingleQueryBuilderType: RecordingBuilder<M, M | undefined>;
+    declare NumberQueryBuilderType: RecordingBuilder<M, number>;
+    declare PageQueryBuilderType: RecordingBuilder<M, Page<M>>;
+  }
+  for (const name of OVERRIDDEN_BUILDER_METHODS) {
+    const original = Reflect.get(QueryBuilder.prototype, name) as unknown;
+    if (typeof original !== 'function') continue;
+    Object.defineProperty(RecordingBuilder.prototype, name, {
+      configurable: true,
+      writable: true,
+      value(this: QueryBuilder<Model>, ...args: unknown[]): unknown {
+        calls.push(`${name}:${this.modelClass().name}`);
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      },
+    });
+  }
+  class Base extends Model {
+    static override get QueryBuilder(): typeof QueryBuilder {
+      return RecordingBuilder as unknown as typeof QueryBuilder;
+    }
+    static getRelationUnsafe(name: string): Relation | null {
+      calls.push(`getRelationUnsafe:${name}`);
+      return inherited<(this: unknown, name: string) => Relation | null>(Model, 'getRelationUnsafe').call(this, name);
+    }
+  }
+  class Movie extends Base {
+    static override tableName = 'movies';
+  }
+  class Pet extends Base {
+    static override tableName = 'pets';
+  }
+  class Person extends Base {
+    static override tableName = 'persons';
+    static override relationMappings = () => ({
+      pets: { relation: Model.HasManyRelation, modelClass: Pet, join: { from: 'persons.id', to: 'pets.ownerId' } },
+      movies: {
+        relation: Model.ManyToManyRelation,
+        modelClass: Movie,
+        join: { from: 'persons.id', through: { from: 'persons_movies.personId', to: 'persons_movies.movieId' }, to: 'movies.id' },
+      },
+    });
+  }
+  return { Person, Pet, calls };
+}
+
+async function peopleDb(): Promise<Knex> {
+  const db = sqlite();
+  await db.schema.createTable('persons', (table) => table.increments('id'));
+  await db.schema.createTable('pets', (table) => {
+    table.increments('id');
+    table.integer('ownerId');
+  });
+  await db.schema.createTable('movies', (table) => table.increments('id'));
+  await db.schema.createTable('persons_movies', (table) => {
+    table.integer('personId');
+    table.integer('movieId');
+  });
+  await db('persons').insert({ id: 1 });
+  await db('pets').insert({ id: 1, ownerId: 1 });
+  return db;
+}
+
+test('objection: hasOperation sees operations by name and relation', async (t) => {
+  const db = await peopleDb();
+  const { Person } = recordingModels();
+  const upsert = Item.query(db).insert({ a: 'x' }).onConflict('a').merge();
+  t.true(
+    hasOperation(upsert, (operation) => operation.name === 'merge'),
+    'has(predicate) no longer sees operations by name',
+  );
+  t.false(hasOperation(upsert, (operation) => operation.name === 'delete'));
+
+  const person = await Person.query(db).findById(1);
+  const relationFind: boolean[] = [];
+  const isRelationFind = (operation: { name?: string; relation?: unknown }): boolean =>
+    operation.name === 'find' && operation.relation !== undefined && operation.relation !== null;
+  const pets = await person!
+    .$relatedQuery('pets', db)
+    .onBuildKnex((_knex: unknown, builder: QueryBuilder<Model>) => void relationFind.push(hasOperation(builder, isRelationFind)));
+  await Person.query(db).onBuildKnex((_knex: unknown, builder: QueryBuilder<Model>) => void relationFind.push(hasOperation(builder, isRelationFind)));
+  t.is(pets.length, 1);
+  t.deepEqual(relationFind, [true, false], 'a $relatedQuery no longer has a "find" operation carrying its relation');
+});
+
+test('objection: joinTableModelClassOf gives the join table model of a many-to-many relation', (t) => {
+  const { Person } = recordingModels();
+  const join = joinTableModelClassOf<typeof Model>(Person.getRelation('movies'));
+  t.is(typeof join, 'function', 'ManyToManyRelation no longer has joinTableModelClass');
+  t.is(join && tableNameOf(join), 'persons_movies');
+  t.is(joinTableModelClassOf<typeof Model>(Person.getRelation('pets')), undefined);
+});
+
+test('objection: OVERRIDDEN_BUILDER_METHODS exist on QueryBuilder.prototype and run for relations and subqueries', async (t) => {
+  for (const name of OVERRIDDEN_BUILDER_METHODS) {
+    t.is(typeof Reflect.get(QueryBuilder.prototype, name), 'function', `Objection QueryBuilder.prototype.${name} vanished`);
+  }
+  t.deepEqual([...OVERRIDDEN_BUILDER_METHODS].sort(), ['childQueryOf', 'subqueryOf']);
+  const db = await peopleDb();
+  const { Person, Pet, calls } = recordingModels();
+  const people = await Person.query(db).withGraphFetched('pets');
+  t.is((people[0] as unknown as { pets: unknown[] }).pets.length, 1);
+  t.true(calls.includes('childQueryOf:Pet'), `withGraphFetched no longer builds the relation query through childQueryOf: ${JSON.stringify(calls)}`);
+  const owners = await Person.query(db).whereIn('id', Pet.query(db).select('ownerId'));
+  t.is(owners.length, 1);
+  t.true(calls.includes('subqueryOf:Pet'), `a subquery is no longer set up through subqueryOf: ${JSON.stringify(calls)}`);
+});
+
+test('objection: OVERRIDDEN_MODEL_STATICS exist on Model, and relations resolve through them', async (t) => {
+  for (const name of OVERRIDDEN_MODEL_STATICS) {
+    t.is(typeof Reflect.get(Model, name), 'function', `Objection Model.${name} vanished`);
+  }
+  t.deepEqual([...OVERRIDDEN_MODEL_STATICS], ['getRelationUnsafe']);
+  const db = await peopleDb();
+  const { Person, calls } = recordingModels();
+  t.truthy(Person.getRelation('movies'));
+  t.true(calls.includes('getRelationUnsafe:movies'), 'getRelation() no longer resolves through getRelationUnsafe');
+  calls.length = 0;
+  await Person.query(db).withGraphFetched('pets');
+  t.true(calls.includes('getRelationUnsafe:pets'), `withGraphFetched no longer resolves through getRelationUnsafe: ${JSON.stringify(calls)}`);
+  calls.length = 0;
+  await Person.relatedQuery('pets', db).for(1);
+  t.true(calls.includes('getRelationUnsafe:pets'), `relatedQuery no longer resolves through getRelationUnsafe: ${JSON.stringify(calls)}`);
+  t.is(Person.getRelations()['pets'] !== undefined, true);
+});
+
+test('objection: inherited finds the implementation a prototype or class inherits', (t) => {
+  class Sub extends Model {}
+  const subBuilder = class extends QueryBuilder<Model> {};
+  for (const name of OVERRIDDEN_BUILDER_METHODS) {
+    t.is(inherited(subBuilder.prototype, name), Reflect.get(QueryBuilder.prototype, name));
+  }
+  for (const name of OVERRIDDEN_MODEL_STATICS) {
+    t.is(inherited(Sub, name), Reflect.get(Model, name));
+  }
+  t.throws(() => inherited(Sub, 'noSuchStatic'), { message: /Objection has no noSuchStatic/ });
+  t.throws(() => inherited({ tableName: 'posts' }, 'tableName'), { message: /no tableName/ }, 'a non-function is not a method');
+});
+
+/* ----------------------------------------------------------------------------------------------- Keyv */
+
+/** A stand-in node-redis client: records the keys it is asked to delete. It never opens a socket. */
+class RecordingRedisClient extends EventEmitter {
+  readonly isOpen = true;
+  readonly deleted: string[] = [];
+  connect(): Promise<this> {
+    return Promise.resolve(this);
+  }
+  unlink(key: string | string[]): Promise<number> {
+    const keys = Array.isArray(key) ? key : [key];
+    this.deleted.push(...keys);
+    return Promise.resolve(keys.length);
+  }
+  del(key: string | string[]): Promise<number> {
+    return this.unlink(key);
+  }
+  multi(): { unlink(key: string): void; del(key: string): void; exec(): Promise<number[]> } {
+    const queued: string[] = [];
+    return {
+      unlink: (key) => void queued.push(key),
+      del: (key) => void queued.push(key),
+      exec: async () => queued.map((key) => (this.deleted.push(key), 1)),
+    };
+  }
+}
+
+type RedisConnect = ConstructorParameters<typeof KeyvRedis>[0];
+type CreateKeyvConnect = Parameters<typeof createKeyv>[0];
+
+test('keyv: keyvRedisOf is undefined for any store but @keyv/redis', (t) => {
+  t.is(keyvRedisOf(new Keyv()), undefined);
+  t.is(keyvRedisOf(new Keyv({ store: new Map() })), undefined);
+  t.is(keyvRedisOf({}), undefined);
+});
+
+test('keyv: keyvRedisOf of a Keyv over @keyv/redis, without connecting', (t) => {
+  const adapter = new KeyvRedis('redis://127.0.0.1:1');
+  const keyv = new Keyv({ store: adapter });
+  const redis = keyvRedisOf(keyv);
+  t.truthy(redis, 'Keyv lost _getKeyPrefixArray, or @keyv/redis lost getClient/createKeyPrefix');
+  t.is(redis?.adapter as unknown, adapter);
+  t.is(redis?.adapter.namespace, 'keyv', 'Keyv no longer hands its namespace to the adapter');
+  t.deepEqual(redis?.storedKeys(['a']), ['keyv::keyv:a']);
+  t.false((adapter.client as { isOpen: boolean }).isOpen, 'storedKeys must not connect');
+});
+
+test('keyv: storedKeys are the keys Keyv delete and deleteMany send to Redis, and announce preDelete as Keyv does', async (t) => {
+  const adapter = (client: RecordingRedisClient): RedisConnect => client as unknown as RedisConnect;
+  const created = (client: RecordingRedisClient): CreateKeyvConnect => client as unknown as CreateKeyvConnect;
+  const setups: [string, (client: RecordingRedisClient) => Keyv][] = [
+    ['default Keyv', (client) => new Keyv({ store: new KeyvRedis(adapter(client)) })],
+    ['namespaced Keyv', (client) => new Keyv({ store: new KeyvRedis(adapter(client)), namespace: 'app' })],
+    ['separator', (client) => new Keyv({ store: new KeyvRedis(adapter(client), { keyPrefixSeparator: '|' }), namespace: 'app' })],
+    ['createKeyv', (client) => createKeyv(created(client))],
+    ['createKeyv with a namespace', (client) => createKeyv(created(client), { namespace: 'ns' })],
+    ['no key prefix', (client) => new Keyv({ store: new KeyvRedis(adapter(client)), useKeyPrefix: false })],
+  ];
+  const keys = ['{oc:=a:posts}:gen', '{oc:=a:posts}:tv'];
+  for (const [name, make] of setups) {
+    const client = new RecordingRedisClient();
+    const keyv = make(client);
+    const announced: unknown[] = [];
+    keyv.hooks.addHandler('preDelete', (data: unknown) => void announced.push(data));
+    await keyv.delete(keys[0]!);
+    await keyv.deleteMany(keys);
+    const byKeyv = client.deleted.splice(0);
+    const byKeyvAnnounced = announced.splice(0);
+    t.is(byKeyv.length, 3, `${name}: the recording client saw ${JSON.stringify(byKeyv)}`);
+
+    const redis = keyvRedisOf(keyv);
+    t.truthy(redis, name);
+    t.deepEqual(redis?.storedKeys([keys[0]!]), byKeyv.slice(0, 1), `${name}: a single key is not prefixed as Keyv.delete does`);
+    t.deepEqual(redis?.storedKeys(keys), byKeyv.slice(1), `${name}: keys are not prefixed as Keyv.deleteMany does`);
+    t.deepEqual(announced, byKeyvAnnounced, `${name}: preDelete is not announced as Keyv announces it`);
+    t.deepEqual(client.deleted, [], 'storedKeys deletes nothing itself');
+  }
+});
+
+test('keyv: KeyvMapEntry is how Keyv keeps an unserialized entry in a Map store', async (t) => {
+  const map = new Map<string, unknown>();
+  const keyv = new Keyv({ store: map, serialize: undefined, deserialize: undefined, useKeyPrefix: false });
+  const before = Date.now();
+  await keyv.set('k', 'v', 1000);
+  const after = Date.now();
+  const entry = map.get('k') as KeyvMapEntry | undefined;
+  t.truthy(entry, 'Keyv no longer stores under the key as given (useKeyPrefix: false)');
+  t.is(entry?.value, 'v', 'Keyv no longer keeps { value } unserialized');
+  t.is(typeof entry?.expires, 'number', 'Keyv no longer keeps { expires } as a number');
+  t.true(entry!.expires! >= before + 1000 && entry!.expires! <= after + 1000);
+  await keyv.set('forever', 'w');
+  t.is((map.get('forever') as KeyvMapEntry).value, 'w');
+  t.is((map.get('forever') as KeyvMapEntry).expires, undefined);
+
+  // and back: Keyv reads entries written in that format, and drops expired ones
+  const written: KeyvMapEntry = { value: 'x' };
+  map.set('mine', written);
+  t.is(await keyv.get('mine'), 'x');
+  map.set('stale', { value: 'y', expires: Date.now() - 1 } satisfies KeyvMapEntry);
+  t.is(await keyv.get('stale'), undefined);
+  t.false(map.has('stale'));
+});
