@@ -282,6 +282,23 @@ forEachStore(test, 'a knex write flushes only the database it wrote to', async (
   t.is(s.queries.selects('a'), 0, "A's entry stands");
 });
 
+forEachStore(
+  test,
+  'a knex write through a knex instance the cache never used, on a database it caches (a second pool, a withUserParams copy), flushes too',
+  async (t, kind) => {
+    const c = await twoConnections(t, kind, 'sqlite');
+    t.is((await c.Reader.get('post-1'))?.title, 'Title 1');
+    await c.writerKnex('posts').where('id', 1).update({ title: 'by a second pool' });
+    t.is((await c.Reader.get('post-1'))?.title, 'by a second pool');
+    await c.readerKnex.withUserParams({ request: 'r1' })('posts').where('id', 1).update({ title: 'by a withUserParams copy' });
+    t.is((await c.Reader.get('post-1'))?.title, 'by a withUserParams copy');
+    await c.writerKnex.withUserParams({ request: 'r2' }).transaction(async (trx) => {
+      await trx('posts').where('id', 1).update({ title: 'in a transaction of a copy' });
+    });
+    t.is((await c.Reader.get('post-1'))?.title, 'in a transaction of a copy');
+  },
+);
+
 forEachStore(test, 'cacheCascades: a write whose trigger changes another table flushes that table’s models and queries too', async (t, kind) => {
   const b = await makeBlog(t, kind);
   await b.knex.raw("create trigger touch_posts after update on authors begin update posts set title = 'touched by ' || new.name where authorId = new.id; end");

@@ -33,9 +33,10 @@ export interface KnexClient {
 }
 
 /**
- * The config of a knex or transaction: which database it reads. knex copies the config given to `knex(config)`
- * into `client.config` (lib/client.js), and a transaction's client shares that object (lib/execution/
- * transaction.js `makeTxClient`), so does `withUserParams`. knex has no public accessor for it.
+ * The client of a knex or transaction, whose `config` says which database it reads. knex copies the config given
+ * to `knex(config)` into `client.config` (lib/client.js), and a transaction's client shares that object
+ * (lib/execution/transaction.js `makeTxClient`); `withUserParams` copies it (make-knex.js). knex has no public
+ * accessor for it.
  */
 export function clientOf(knex: unknown): KnexClient | undefined {
   const client = (knex as { client?: unknown } | null | undefined)?.client;

@@ -148,10 +148,14 @@ export function tagOf(key: string): string {
 
 /**
  * What Redis Cluster hashes to place a key as stored (after Keyv's and the adapter's prefixes): the text inside
- * the first `{...}`, else the whole key. Keys sharing it share a slot, so one command may carry them together.
+ * the first `{...}` when it is not empty, else the whole key. Keys sharing it share a slot, so one command may carry them together.
  */
 export function hashTagOf(storedKey: string): string {
-  return /\{([^}]*)\}/.exec(storedKey)?.[1] ?? storedKey;
+  // Redis' rule (cluster spec, "hash tags"): the first `{`, then the first `}` after it, with something between;
+  // an empty `{}` makes the whole key count.
+  const open = storedKey.indexOf('{');
+  const close = open < 0 ? -1 : storedKey.indexOf('}', open + 1);
+  return close > open + 1 ? storedKey.slice(open + 1, close) : storedKey;
 }
 
 /**

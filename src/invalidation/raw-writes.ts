@@ -38,25 +38,52 @@ interface SqlObject {
 /** Flushes deferred to their transaction's COMMIT, by the transaction's connection (nested ones share it). */
 const deferredByConnection = new WeakMap<object, Map<GuardedStore, Set<string>>>();
 
+/** The caches (store, prefix and the settings with their scope option) that have read or written a database. */
+type Caches = Map<Keyv, Map<string, ModelSettings>>;
+
 /**
- * The caches (store, prefix, scope option) that have read or written through a knex, by its client's config:
- * knex copies the config per instance, and its transactions and `withUserParams` copies share it. A statement
- * through that knex flushes these; a knex no cached model has used flushes nothing.
+ * The caches of a knex, by its client's config object: a knex instance and its transactions share it, so a
+ * statement finds them with one lookup. A knex no cached model has used is found through the database instead.
  */
-const cachesByConfig = new WeakMap<object, Map<Keyv, Map<string, ModelSettings>>>();
+const cachesByConfig = new WeakMap<object, Caches>();
+
+/**
+ * The caches by the database their knex reads (config/scope.ts, as derived from the connection settings): a
+ * statement through another knex instance on that database (a second pool, a `withUserParams` copy, whose config
+ * knex copies) flushes them too. A database whose scope cannot be derived is found by config only.
+ */
+const cachesByDatabase = new Map<string, Caches>();
 
 /** Notes that `settings`' model uses `knex`, and watches the statements of its client class (once per class). */
 export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
   const client = clientOf(knex);
   const config = client?.config;
   if (config && typeof config === 'object') {
-    let byKeyv = cachesByConfig.get(config);
-    if (!byKeyv) cachesByConfig.set(config, (byKeyv = new Map()));
-    let byPrefix = byKeyv.get(settings.store.keyv);
-    if (!byPrefix) byKeyv.set(settings.store.keyv, (byPrefix = new Map()));
+    let caches = cachesOf(client);
+    if (!caches) {
+      caches = new Map();
+      cachesByConfig.set(config, caches);
+      const database = clientScope(client, undefined);
+      if (database !== undefined) cachesByDatabase.set(database, caches);
+    }
+    let byPrefix = caches.get(settings.store.keyv);
+    if (!byPrefix) caches.set(settings.store.keyv, (byPrefix = new Map()));
     if (!byPrefix.has(settings.prefix)) byPrefix.set(settings.prefix, settings);
   }
   wrapClientQuery(client, watchStatements);
+}
+
+/** The caches a statement through `client` reaches: its knex's, else those of the database it reads. */
+function cachesOf(client: KnexClient): Caches | undefined {
+  const config = client.config;
+  if (!config) return undefined;
+  let caches = cachesByConfig.get(config);
+  if (caches === undefined) {
+    const database = clientScope(client, undefined);
+    caches = database === undefined ? undefined : cachesByDatabase.get(database);
+    if (caches) cachesByConfig.set(config, caches);
+  }
+  return caches;
 }
 
 /** `query` of a knex client, flushing after each write statement (see the top of this file). */
@@ -102,8 +129,9 @@ function afterStatement(client: KnexClient, connection: unknown, sqlObject: unkn
   if (!sqlObject || typeof sqlObject !== 'object') return undefined;
   const { method, sql } = sqlObject as SqlObject;
   if (method !== 'raw' && method !== 'insert' && method !== 'update' && method !== 'del' && method !== 'upsert' && method !== 'truncate') return undefined;
-  const caches = client.config ? cachesByConfig.get(client.config) : undefined;
-  if (!caches || typeof sql !== 'string') return undefined;
+  if (typeof sql !== 'string') return undefined;
+  const caches = cachesOf(client);
+  if (!caches) return undefined;
   const table = writtenTable(sql);
   if (table === undefined) return undefined;
   const own = (sqlObject as SqlObject)[OWN_WRITE];

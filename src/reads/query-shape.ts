@@ -100,7 +100,8 @@ export function keyConditionOf(builder: Knex.QueryBuilder, table: string, keyCol
   const state = knexBuilderState(builder);
   if (!state || (state._method !== undefined && state._method !== 'select')) return undefined;
   for (const [name, value] of Object.entries(state._single)) {
-    if (name === 'table' ? value !== table : name === 'only' ? value !== false : name !== 'limit') return undefined;
+    // knex's limit() sets `skipBinding` beside `limit`
+    if (name === 'table' ? value !== table : name === 'only' ? value !== false : name !== 'limit' && name !== 'skipBinding') return undefined;
   }
   let condition: KeyCondition | undefined;
   for (const statement of state._statements) {

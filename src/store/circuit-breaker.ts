@@ -34,8 +34,13 @@ export class CircuitBreaker {
     return this.#suspended;
   }
 
-  /** A call failed: fail the next ones at once, and `check` the store in the background. */
+  /**
+   * A call failed: fail the next ones at once, and `check` the store in the background. While suspended (a
+   * background check that was under way when the app disconnected failed) it stays closed: no check could run to
+   * close it again, and the app's next call tries the store itself.
+   */
   open(check: () => void): void {
+    if (this.#suspended) return;
     this.#state = 'open';
     this.scheduleCheck(check);
   }

@@ -188,20 +188,22 @@ test('suspend: closed, no timer, no check until resume', (t) => {
   t.is(timers.length, 2);
 });
 
-test('open while suspended: the state is open, but no check is scheduled (not even after resume)', (t) => {
+test('open while suspended stays closed: no check could close it, and the next call after resume goes to the store', (t) => {
   const breaker = new CircuitBreaker();
   const timers: FakeTimer[] = [];
   withTimers(timers, () => {
     breaker.suspend();
     breaker.open(() => undefined);
   });
-  t.true(breaker.isOpen);
+  t.false(breaker.isOpen);
   t.is(String(breaker), 'suspended');
   t.is(timers.length, 0);
   breaker.resume();
-  t.true(breaker.isOpen);
-  t.is(String(breaker), 'open');
-  t.is(timers.length, 0);
+  t.false(breaker.isOpen);
+  t.is(String(breaker), 'closed');
+  withTimers(timers, () => breaker.open(() => undefined));
+  t.true(breaker.isOpen, 'after resume a failure opens it as usual');
+  t.is(timers.length, 1);
 });
 
 test('with real timers: the check runs on its own after open', async (t) => {
