@@ -4,6 +4,10 @@ import { CountingKeyv } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { twoConnections } from './helpers/two-connections.js';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import knexPkg from 'knex';
 import { promisify } from 'node:util';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
@@ -15,10 +19,20 @@ import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js
 const TIMEOUT = 300;
 
 async function twoProcesses(t: import('ava').ExecutionContext, redis: RedisServer) {
-  // Two knex instances on one SQLite file, one per process: a process sees its own writes only.
+  // Two knex instances on one SQLite file, one per process: a process sees its own writes only. In one process the
+  // cache would find every knex on a database it caches and flush through each store (raw-writes.ts); B opens the
+  // file through a symlink, so the two look like two databases to that watch, while the app-named scope keeps
+  // their entries shared, as two processes' are.
   const s = await twoConnections(t);
+  const link = join(mkdtempSync(join(tmpdir(), 'objection-cache-link-')), 'db.sqlite');
+  symlinkSync(s.file!, link);
+  const readerKnex = knexPkg({ client: 'better-sqlite3', connection: { filename: link }, useNullAsDefault: true });
+  t.teardown(async () => {
+    await readerKnex.destroy();
+    rmSync(dirname(link), { recursive: true, force: true });
+  });
   const queries: string[] = [];
-  for (const knex of [s.writerKnex, s.readerKnex]) knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  for (const knex of [s.writerKnex, readerKnex]) knex.on('query', (q: { sql: string }) => queries.push(q.sql));
   const f = {
     knex: s.writerKnex,
     reset: () => void (queries.length = 0),
@@ -36,10 +50,11 @@ async function twoProcesses(t: import('ava').ExecutionContext, redis: RedisServe
   };
   const storeA = await connect();
   const storeB = await connect();
-  const A = makePostClass(storeA, { timeout: TIMEOUT, onError: (error, c) => errors.push(`A ${c.operation}: ${String(error)}`) });
-  const B = makePostClass(storeB, { timeout: TIMEOUT, onError: (error, c) => errors.push(`B ${c.operation}: ${String(error)}`) });
+  const scope = 'one-database';
+  const A = makePostClass(storeA, { scope, timeout: TIMEOUT, onError: (error, c) => errors.push(`A ${c.operation}: ${String(error)}`) });
+  const B = makePostClass(storeB, { scope, timeout: TIMEOUT, onError: (error, c) => errors.push(`B ${c.operation}: ${String(error)}`) });
   A.knex(s.writerKnex);
-  B.knex(s.readerKnex);
+  B.knex(readerKnex);
   return { f, A, B, storeA, storeB, errors, clients };
 }
 

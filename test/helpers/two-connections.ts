@@ -20,7 +20,7 @@ export async function twoConnections(t: ExecutionContext, kind: StoreKind = 'mem
     const store = await makeStore(t, kind);
     const Writer = makePostClass(store);
     Writer.knex(knex);
-    return { store, Writer, Reader: Writer.bindKnex(knex), writerKnex: knex, readerKnex: knex };
+    return { store, Writer, Reader: Writer.bindKnex(knex), writerKnex: knex, readerKnex: knex, file: undefined };
   }
   const dir = mkdtempSync(join(tmpdir(), 'objection-cache-'));
   const file = join(dir, 'db.sqlite');
@@ -39,5 +39,5 @@ export async function twoConnections(t: ExecutionContext, kind: StoreKind = 'mem
   const Writer = makePostClass(store);
   Writer.knex(writerKnex);
   const Reader = Writer.bindKnex(readerKnex);
-  return { store, Writer, Reader, writerKnex, readerKnex };
+  return { store, Writer, Reader, writerKnex, readerKnex, file };
 }
