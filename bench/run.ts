@@ -14,7 +14,7 @@ import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import Keyv from 'keyv';
 import { Model } from 'objection';
-import { cached, CachedModel, createMemoryStore } from 'objection-cache';
+import { cached, CachedModel, cacheEvents, createMemoryStore } from 'objection-cache';
 import { Bench } from 'tinybench';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
@@ -184,6 +184,9 @@ interface Task {
   name: string;
   fn: () => PromiseLike<unknown>;
   beforeEach?: () => PromiseLike<unknown>;
+  /** Interleaved runs only: set up before each round of this task, and undone after it (untimed). */
+  beforeRound?: () => void;
+  afterRound?: () => void;
   /** Iterations of the exact count of DB queries and Redis commands (outside the timed runs). */
   countRuns?: number;
 }
@@ -236,6 +239,7 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
   const busy = [0, 0];
   for (let round = 0; round < rounds; round++) {
     for (const [k, t] of tasks.entries()) {
+      t.beforeRound?.();
       for (let i = 0; i < perRound; i++) {
         const t0 = performance.now();
         await t.fn();
@@ -243,6 +247,7 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
         latencies[k]![round * perRound + i] = took;
         busy[k]! += took;
       }
+      t.afterRound?.();
     }
   }
   const timing = (k: number) => {
@@ -569,6 +574,7 @@ async function lookups(ctx: Context, base: LookupBaselines): Promise<void> {
   const hot = await measure(ctx, 'case', { name: 'get (hit)', fn: () => Post.get('post-42') });
   ratio(hot, { uncached: base.uncachedFind, 'hand-written': base.handHit, bentocache: base.bentoHit });
   await tenantPair(ctx);
+  await eventsPair(ctx);
   await Post.get('no-such-post');
   const miss = await measure(ctx, 'case', { name: 'get (cached miss)', fn: () => Post.get('no-such-post') });
   ratio(miss, { uncached: base.uncachedMiss, 'hand-written': base.handMiss, bentocache: base.bentoMiss });
@@ -597,6 +603,25 @@ async function tenantPair(ctx: Context): Promise<void> {
     { name: 'get (hit), interleaved', fn: () => Post.get('post-42') },
     { name: 'get (hit) through bindKnex(tenant knex)', fn: () => Bound.get('post-42') },
   );
+}
+
+/** What a listener on the read events costs a hit: the same hit with and without one, in alternating rounds. */
+async function eventsPair(ctx: Context): Promise<void> {
+  const { Post } = ctx;
+  const names = ['hit', 'miss', 'fill'] as const;
+  let heard = 0;
+  const listener = () => void heard++;
+  await measureInterleaved(
+    ctx,
+    { name: 'get (hit), no event listener', fn: () => Post.get('post-42') },
+    {
+      name: 'get (hit), a listener on hit, miss and fill',
+      fn: () => Post.get('post-42'),
+      beforeRound: () => names.forEach((name) => cacheEvents.on(name, listener)),
+      afterRound: () => names.forEach((name) => cacheEvents.off(name, listener)),
+    },
+  );
+  if (heard === 0) throw new Error('the event listener heard nothing');
 }
 
 async function getManyCases(ctx: Context, base: BatchBaselines): Promise<void> {

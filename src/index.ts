@@ -1,9 +1,11 @@
 // The public face: every export of the package, and nothing else. Types are declared in core/public-types.ts.
 export { CachedModel } from './model/cached-model.js';
 export { cached } from './model/cached-value.js';
+export { cacheEvents } from './core/events.js';
 export { configureCache } from './config/options.js';
 export { createMemoryStore, BoundedMap } from './store/memory-store.js';
 export type {
+  CacheBreakerEvent,
   CacheDependency,
   CachedModelClass,
   CachedModelInstance,
@@ -11,7 +13,16 @@ export type {
   CachedOptions,
   CachedQueryBuilder,
   CacheErrorContext,
+  CacheErrorEvent,
   CacheErrorHandler,
+  CacheEventBase,
+  CacheEventKind,
+  CacheEventMap,
+  CacheEventName,
+  CacheFillEvent,
+  CacheFlushEvent,
+  CacheHitEvent,
+  CacheMissEvent,
   CacheOptions,
   CacheScope,
   CacheStatics,

@@ -169,7 +169,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
   const idProperty = propertyOf(idColumn);
   const keys = declaredKeys.map(propertyOf);
   const keyColumns = [...new Set([idProperty, ...keys])];
-  const store = new GuardedStore(options.store, options.timeout, options.onError, name);
+  const store = new GuardedStore(options.store, options.timeout, options.onError, name, table);
   const catalog = store.state.tables.register(options.prefix, table, modelClass, cascades);
   catalog.addKeyColumns(keyColumns);
   return {

@@ -156,3 +156,82 @@ export interface CachedOptions {
    */
   readonly knex?: Knex;
 }
+
+/** The events on `cacheEvents` and on the diagnostics channels `objection-cache:<name>`. */
+export type CacheEventName = 'hit' | 'miss' | 'fill' | 'flush' | 'error' | 'breaker';
+
+/** What a read was for: a row by key, a cached query's rows, or a `cached()` value. */
+export type CacheEventKind = 'row' | 'query' | 'value';
+
+/** What every event says. */
+export interface CacheEventBase {
+  /** The model class (`cached` for a `cached()` value with no model dependency). */
+  readonly model: string;
+  /** The model's table ('' where there is none). */
+  readonly table: string;
+  /**
+   * What ran: `get`, `getById`, `getBy`, `getMany`, `getManyBy`, `relation` (a relation or eager load of a cached
+   * model), `query` (a `cacheQueries` key lookup), `query().cache()`, `resultSize`, `cached`; for flushes and errors
+   * the store call (`deleteMany`, `delete`, `getMany`, `setMany`, `store`, `listener`...).
+   */
+  readonly operation: string;
+}
+
+/** One requested key (or query, or value) served from the cache. */
+export interface CacheHitEvent extends CacheEventBase {
+  readonly kind: CacheEventKind;
+  /** False for a cached miss: the cache knew there is no such row. */
+  readonly found: boolean;
+  /** Rows: the key column (a model property). */
+  readonly column?: string;
+  /** Rows: the requested value; `cached()`: the app's key. */
+  readonly key?: string | number | bigint;
+  /** The caller shared a read another caller started (single flight). */
+  readonly joined: boolean;
+  /** Milliseconds of the store read (0 for the in-process default store). */
+  readonly duration: number;
+}
+
+/** One requested key (or query, or value) that went to the database (or was computed). */
+export interface CacheMissEvent extends CacheEventBase {
+  readonly kind: CacheEventKind;
+  readonly column?: string;
+  readonly key?: string | number | bigint;
+  readonly joined: boolean;
+  /** Milliseconds of the DB read (or the computation) this caller waited for. */
+  readonly duration: number;
+}
+
+/** Entries written to the store after a read: one event per store write. */
+export interface CacheFillEvent extends CacheEventBase {
+  readonly kind: CacheEventKind;
+  readonly entries: number;
+  readonly duration: number;
+}
+
+/** One store deletion (a write's flush, a flushAll, a delivery of pending flushes). */
+export interface CacheFlushEvent extends CacheEventBase {
+  readonly keys: number;
+  /** False when the store could not be reached: the keys are pending and will be sent again. */
+  readonly delivered: boolean;
+  readonly duration: number;
+}
+
+/** A failure the cache stepped around (the same that `onError` receives). */
+export interface CacheErrorEvent extends CacheEventBase {
+  readonly error: unknown;
+}
+
+/** The store's circuit breaker opened (calls go to the DB at once) or closed again. */
+export interface CacheBreakerEvent extends CacheEventBase {
+  readonly state: 'open' | 'closed';
+}
+
+export interface CacheEventMap {
+  hit: CacheHitEvent;
+  miss: CacheMissEvent;
+  fill: CacheFillEvent;
+  flush: CacheFlushEvent;
+  error: CacheErrorEvent;
+  breaker: CacheBreakerEvent;
+}

@@ -81,25 +81,25 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
     static async get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, primaryColumn, [key], trx))[0];
+      return (await lookup<M>(modelClass, primaryColumn, [key], trx, 'get'))[0];
     }
 
     /** The row with this id. */
     static async getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, idColumn, [id], trx))[0];
+      return (await lookup<M>(modelClass, idColumn, [id], trx, 'getById'))[0];
     }
 
     /** The row whose `column` (a cache key or the id column) is `value`. */
     static async getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
-      return (await lookup<M>(this as unknown as CachedClass, column, [value], trx))[0];
+      return (await lookup<M>(this as unknown as CachedClass, column, [value], trx, 'getBy'))[0];
     }
 
     /** The rows for `keys` of the first cache key, aligned with `keys`: one store read, at most one DB query. */
     static async getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]> {
       const modelClass = this as unknown as CachedClass;
       assertArray(modelClass, 'getMany', keys);
-      return lookup<M>(modelClass, primaryColumn, keys, trx);
+      return lookup<M>(modelClass, primaryColumn, keys, trx, 'getMany');
     }
 
     /** The rows for `values` of `column`, aligned with `values`: one store read, at most one DB query. */
@@ -111,7 +111,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     ): Promise<(M | undefined)[]> {
       const modelClass = this as unknown as CachedClass;
       assertArray(modelClass, 'getManyBy', values);
-      return lookup<M>(modelClass, column, values, trx);
+      return lookup<M>(modelClass, column, values, trx, 'getManyBy');
     }
 
     /**

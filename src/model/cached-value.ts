@@ -25,6 +25,9 @@ interface Resolved {
   readonly tag: string;
   readonly ttl: number;
   readonly tokenTtl: number;
+  /** What events name: the first model dependency and its table, else `cached` and the first table named. */
+  readonly model: string;
+  readonly table: string;
 }
 
 /** The model dependencies (rows and classes) of a value: their caches, and the tokens and tags they add. */
@@ -68,7 +71,13 @@ export async function cached<T>(key: string, compute: () => T | Promise<T>, opti
   const load = async (): Promise<unknown> => compute();
   const value = await stampedRead(
     resolved.store,
-    { key: valueKey(resolved.tag, key), deps: resolved.deps, ttl: resolved.ttl, tokenTtl: resolved.tokenTtl },
+    {
+      key: valueKey(resolved.tag, key),
+      deps: resolved.deps,
+      ttl: resolved.ttl,
+      tokenTtl: resolved.tokenTtl,
+      about: { model: resolved.model, table: resolved.table, operation: 'cached', kind: 'value', key },
+    },
     load,
     VALUES,
   );
@@ -101,6 +110,8 @@ function resolve(key: string, options: CachedOptions): Resolved {
     tag: tags[0] ?? unanchoredValuesTag(home.prefix, scope),
     ttl: checkTtl(what, options.ttl ?? home.anchor?.ttl ?? home.defaults!.ttl),
     tokenTtl: home.anchor?.tokenTtl ?? tokenTtlFor(home.defaults!),
+    model: home.anchor?.modelName ?? 'cached',
+    table: home.anchor?.table ?? tables[0] ?? '',
   };
 }
 
@@ -192,6 +203,6 @@ const valueStores = new WeakMap<Keyv, GuardedStore>();
 
 function valueStoreOf(keyv: Keyv, options: ResolvedOptions): GuardedStore {
   let store = valueStores.get(keyv);
-  if (!store) valueStores.set(keyv, (store = new GuardedStore(keyv, options.timeout, options.onError, 'cached')));
+  if (!store) valueStores.set(keyv, (store = new GuardedStore(keyv, options.timeout, options.onError, 'cached', '')));
   return store;
 }

@@ -14,13 +14,14 @@ import { isTransaction } from '../config/scope.js';
  * column), aligned with the input, `undefined` where no row has the value. Every argument is checked before any
  * I/O. The DB read runs on `knex` when given, else on the class's own knex (`bindKnex`), in that database's
  * cache scope. Through a transaction (given, or bound to the class) the DB answers and the cache is neither read
- * nor filled: the transaction may see rows no one else can yet.
+ * nor filled: the transaction may see rows no one else can yet. `operation` (the static called) names events.
  */
 export async function lookup<M extends Model>(
   modelClass: CachedClass,
   by: unknown | ((cache: ModelSettings) => string),
   values: readonly unknown[],
   knex: TransactionOrKnex | undefined,
+  operation: string,
 ): Promise<(M | undefined)[]> {
   const settings = modelSettings(modelClass);
   const given = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
@@ -36,7 +37,7 @@ export async function lookup<M extends Model>(
     return found.map((entry) => entry?.row as M | undefined);
   }
   const cache = inScope(settings, source);
-  const rows = await readThrough(modelClass, cache, column, keys, source);
+  const rows = await readThrough(modelClass, cache, column, keys, source, operation);
   const models = rows.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
   // As Objection does after a find: the model's own $afterFind, with the query context (here the knex read).
   if (modelClass.prototype.$afterFind !== Model.prototype.$afterFind) {

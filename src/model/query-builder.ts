@@ -117,7 +117,9 @@ export function cachedQueryBuilder(Base: BuilderClass): BuilderClass {
         builder.toKnexQuery(into).as('temp');
       });
       const modelClass = this.modelClass() as CachedClass;
-      const rows = (await cachedQueryRows(countQuery, modelClass, knex, options, () => countQuery.then((result) => result))) as { count?: unknown }[];
+      const rows = (await cachedQueryRows(countQuery, modelClass, knex, options, () => countQuery.then((result) => result), 'resultSize')) as {
+        count?: unknown;
+      }[];
       const total = rows[0]?.count;
       return total ? parseInt(String(total), 10) : 0;
     }
@@ -181,7 +183,9 @@ async function serve(
     const condition = keyConditionOf(knexBuilder, tableOf(modelClass), cache.keyColumnNames);
     if (condition) {
       const values = [...new Map(condition.values.map((value) => [canonicalKey(value), value])).values()];
-      const rows = await readThrough(modelClass, cache, cache.propertyOf(condition.column), values, knex);
+      // without cacheQueries only relation finds get here
+      const operation = modelClass.cacheQueries !== true || isRelationFind(builder) ? 'relation' : 'query';
+      const rows = await readThrough(modelClass, cache, cache.propertyOf(condition.column), values, knex, operation);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
     }
   }

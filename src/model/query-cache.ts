@@ -58,6 +58,7 @@ export function cachedQueryRows(
   knex: Knex,
   options: QueryCacheOptions,
   fromDb: () => Promise<unknown>,
+  operation = 'query().cache()',
 ): Promise<unknown> {
   const cache = modelCache(modelClass, knex);
   const { sql, bindings } = knexBuilder.toSQL();
@@ -65,7 +66,13 @@ export function cachedQueryRows(
   const deps = dependencyKeys(modelClass, cache, tables, `${modelClass.name}.query().cache()`);
   return stampedRead(
     cache.store,
-    { key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json), deps, ttl: options.ttl ?? cache.ttl, tokenTtl: cache.tokenTtl },
+    {
+      key: queryKey(cache.space, encodeRow([sql, bindings as unknown[]]).json),
+      deps,
+      ttl: options.ttl ?? cache.ttl,
+      tokenTtl: cache.tokenTtl,
+      about: { model: cache.modelName, table: cache.table, operation, kind: 'query' },
+    },
     fromDb,
     ROWS,
   );

@@ -8,6 +8,7 @@ import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
 import { readRows, type Found } from './db-read.js';
+import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
 
 export type { RowOrMiss };
 
@@ -15,8 +16,20 @@ export type { RowOrMiss };
 interface Waiter {
   readonly value: KeyValue;
   readonly keys: EntryKeys;
+  /** The fill later callers join (its source is noted for their events). */
+  readonly fill: Promise<RowOrMiss>;
   readonly resolve: (row: RowOrMiss) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** One batch of keys read through the cache: where from, and what its events name. */
+interface RowRead extends ReadContext {
+  readonly modelClass: typeof Model;
+  readonly cache: ModelCache;
+  readonly column: string;
+  readonly knex: Knex;
+  /** Someone listens for read events. */
+  readonly events: boolean;
 }
 
 /** A key the store had no valid entry for, and the guard token it will be stamped with. */
@@ -29,12 +42,22 @@ interface Miss {
  * Reads `values` of `column` through the cache: one store read for all of them; for those that missed, one
  * store write of any missing tokens, one DB query and one store write of the fills. Values already being
  * filled by another caller join that fill (single flight). The DB is read through `knex`, whose database
- * `cache` is scoped to.
+ * `cache` is scoped to. `operation` names the public call in events.
  */
-export function readThrough(modelClass: typeof Model, cache: ModelCache, column: string, values: readonly KeyValue[], knex: Knex): Promise<RowOrMiss[]> {
+export function readThrough(
+  modelClass: typeof Model,
+  cache: ModelCache,
+  column: string,
+  values: readonly KeyValue[],
+  knex: Knex,
+  operation: string,
+): Promise<RowOrMiss[]> {
   const fills = cache.store.state.inFlight.fills;
   const rows: (RowOrMiss | Promise<RowOrMiss>)[] = [];
   const batch = new Map<string, Waiter>();
+  const events = eventsOn();
+  // made once a key needs more than a hit from process memory (or someone listens): such a hit allocates nothing
+  let read: RowRead | undefined;
   // A store in this process's memory answers at once: a hit needs no fill and no promise of its own.
   const local = cache.store.degraded ? undefined : cache.store.local;
   for (const value of values) {
@@ -44,28 +67,46 @@ export function readThrough(modelClass: typeof Model, cache: ModelCache, column:
       const [generation, guard, raw] = local.peek([cache.generationKey, keys.guard, keys.value]);
       const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
       if (record) {
+        if (events)
+          served(
+            (read ??= rowRead(modelClass, cache, column, knex, operation, events)),
+            value,
+            { fromCache: true, found: record.row !== null, duration: 0 },
+            false,
+          );
         rows.push(record.row);
         continue;
       }
     }
-    fill ??= startFill(fills, batch, value, keys);
+    if (fill) {
+      if (events) joined((read ??= rowRead(modelClass, cache, column, knex, operation, events)), value, fill);
+    } else {
+      fill = startFill(fills, batch, value, keys);
+    }
     rows.push(fill);
   }
   if (batch.size > 0) {
     const waiters = [...batch.values()];
-    fill(modelClass, cache, column, waiters, knex).catch((error: unknown) => {
+    fillRows((read ??= rowRead(modelClass, cache, column, knex, operation, events)), waiters).catch((error: unknown) => {
       for (const waiter of waiters) waiter.reject(error);
     });
   }
   return Promise.all(rows);
 }
 
+function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean): RowRead {
+  return { modelClass, cache, column, knex, events, store: cache.store, model: cache.modelName, table: cache.table, operation, kind: 'row' };
+}
+
 /** A fill of one key, registered so that later callers join it, and forgotten once it settles. */
 function startFill(fills: Map<string, Promise<RowOrMiss>>, batch: Map<string, Waiter>, value: KeyValue, keys: EntryKeys): Promise<RowOrMiss> {
-  let waiter!: Waiter;
-  const fill = new Promise<RowOrMiss>((resolve, reject) => {
-    waiter = { value, keys, resolve, reject };
+  let resolve!: Waiter['resolve'];
+  let reject!: Waiter['reject'];
+  const fill = new Promise<RowOrMiss>((onRow, onError) => {
+    resolve = onRow;
+    reject = onError;
   });
+  const waiter: Waiter = { value, keys, fill, resolve, reject };
   fills.set(keys.value, fill);
   batch.set(keys.value, waiter);
   const land = () => {
@@ -86,44 +127,71 @@ function valid(record: CacheRecord | undefined, generation: string | undefined, 
  * both stamps still match, so a fill that read the old row before a flush, and stored it after, is never served:
  * its guard is gone, and tokens are random, so it never comes back. Missing tokens are created before the DB read.
  */
-async function fill(modelClass: typeof Model, cache: ModelCache, column: string, batch: readonly Waiter[], knex: Knex): Promise<void> {
+async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> {
+  const { cache, events } = read;
   const { store } = cache;
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
+    const started = clock(events);
     const found = await readRows(
-      modelClass,
-      column,
+      read.modelClass,
+      read.column,
       batch.map((waiter) => waiter.value),
-      knex,
+      read.knex,
     );
-    batch.forEach((waiter, i) => waiter.resolve(encodeFound(found[i])));
+    const duration = clock(events) - started;
+    batch.forEach((waiter, i) => answer(read, waiter, encodeFound(found[i]), false, duration));
     return;
   }
+  const asked = clock(events);
   const raw = await store.getMany([cache.generationKey, ...batch.flatMap((waiter) => [waiter.keys.guard, waiter.keys.value])]);
   const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
-  const misses = serveHits(batch, raw, stored);
+  const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
   if (misses.length === 0) return;
   const generation = stored ?? newToken();
   // With the store down there is nothing to stamp or store: read the DB and step aside.
   const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
+  const started = clock(events);
   const found = await readRows(
-    modelClass,
-    column,
+    read.modelClass,
+    read.column,
     misses.map((miss) => miss.waiter.value),
-    knex,
+    read.knex,
   );
+  const duration = clock(events) - started;
   const rows = found.map(encodeFound);
-  if (storable) await store.setMany(fillsOf(cache, generation, misses, found, rows));
-  misses.forEach((miss, i) => miss.waiter.resolve(rows[i]!));
+  if (storable) {
+    const fills = fillsOf(cache, generation, misses, found, rows);
+    const writing = clock(events);
+    await store.setMany(fills);
+    if (events) filled(read, fills.length, clock(events) - writing);
+  }
+  misses.forEach((miss, i) => answer(read, miss.waiter, rows[i]!, false, duration));
+}
+
+/** Resolves a waiter, after noting (for events) where its row came from. */
+function answer(read: RowRead, waiter: Waiter, row: RowOrMiss, fromCache: boolean, duration: number): void {
+  if (read.events) {
+    const source = { fromCache, found: row !== null, duration };
+    noteSource(waiter.fill, { source });
+    served(read, waiter.value, source, false);
+  }
+  waiter.resolve(row);
 }
 
 /** Resolves the waiters whose records are valid; the others are the misses, with the guard the store holds. */
-function serveHits(batch: readonly Waiter[], raw: readonly unknown[] | typeof STORE_DOWN, generation: string | undefined): Miss[] {
+function serveHits(
+  read: RowRead,
+  batch: readonly Waiter[],
+  raw: readonly unknown[] | typeof STORE_DOWN,
+  generation: string | undefined,
+  duration: number,
+): Miss[] {
   const misses: Miss[] = [];
   batch.forEach((waiter, i) => {
     const guard = raw === STORE_DOWN ? undefined : asToken(raw[1 + 2 * i]);
     const record = raw === STORE_DOWN ? undefined : valid(decodeRecord(raw[2 + 2 * i]), generation, guard);
-    if (record) waiter.resolve(record.row);
+    if (record) answer(read, waiter, record.row, true, duration);
     else misses.push({ waiter, guard });
   });
   return misses;

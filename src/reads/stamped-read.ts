@@ -2,6 +2,7 @@ import { decodeRecord, encodeRecord, type EncodedRow } from '../core/codec.js';
 import { asToken, newToken } from '../core/tokens.js';
 import { STORE_DOWN, type GuardedStore, type StoreEntry } from '../store/guarded-store.js';
 import type { Computation } from '../store/in-flight.js';
+import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext, type SourceHolder } from './read-events.js';
 
 /**
  * Read-through for values stamped with the tokens they depend on rather than with one row's: cached query results
@@ -22,6 +23,8 @@ export interface StampedEntry {
   readonly ttl: number;
   /** Lifetime of the tokens of the model (or settings) the value belongs to; stretched here to outlive `ttl`. */
   readonly tokenTtl: number;
+  /** What its events name (model, table, operation, kind), and the app's key for a `cached()` value. */
+  readonly about: Omit<ReadContext, 'store'> & { readonly key?: string };
 }
 
 /** How a value becomes a string and back. `encode` answers undefined for a value that cannot be cached. */
@@ -37,12 +40,15 @@ const UNCACHEABLE = Symbol('uncacheable');
 /** The value of `entry`: from the store when its stamp is current, else computed by `load` and stored. */
 export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<T> {
   const computations = store.state.inFlight.computations;
-  const joined = computations.get(entry.key);
-  if (joined) {
-    const outcome = (await joined.outcome) as Outcome;
+  const read: ReadContext | undefined = eventsOn() ? { store, ...entry.about } : undefined;
+  const shared = computations.get(entry.key);
+  if (shared) {
+    if (read) joined(read, entry.about.key, shared.outcome);
+    const outcome = (await shared.outcome) as Outcome;
     return outcome === UNCACHEABLE ? load() : codec.decode(outcome);
   }
   let loaded: { value: T } | undefined;
+  const holder: SourceHolder = {};
   const outcome = readOrLoad(
     store,
     entry,
@@ -52,7 +58,9 @@ export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, l
       return value;
     },
     codec,
+    read && { read, holder },
   );
+  if (read) noteSource(outcome, holder);
   const computation: Computation = { deps: entry.deps, outcome };
   computations.set(entry.key, computation);
   const land = () => {
@@ -60,25 +68,41 @@ export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, l
   };
   outcome.then(land, land);
   const result = await outcome;
+  if (read && holder.source) served(read, entry.about.key, holder.source, false);
   if (loaded) return loaded.value;
   return result === UNCACHEABLE ? load() : codec.decode(result);
 }
 
-async function readOrLoad<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<Outcome> {
+/** Who listens to a read's events, and where its answer came from (filled in as the read goes). */
+interface Watched {
+  readonly read: ReadContext;
+  readonly holder: SourceHolder;
+}
+
+async function readOrLoad<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>, watched?: Watched): Promise<Outcome> {
+  const events = watched !== undefined;
+  const computed = async (): Promise<T> => {
+    const started = clock(events);
+    const value = await load();
+    if (watched) watched.holder.source = { fromCache: false, found: true, duration: clock(events) - started };
+    return value;
+  };
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store: its entries cannot be trusted.
-    await load();
+    await computed();
     return UNCACHEABLE;
   }
+  const asked = clock(events);
   const raw = await store.getMany([...entry.deps, entry.key]);
   if (raw === STORE_DOWN) {
     // The store is down: compute, and store nothing.
-    await load();
+    await computed();
     return UNCACHEABLE;
   }
   const tokens = entry.deps.map((_, i) => asToken(raw[i]));
   const record = decodeRecord(raw[entry.deps.length]);
   if (record && record.guard === STAMPED && tokens.every((token) => token !== undefined) && record.generation === stamp(tokens)) {
+    if (watched) watched.holder.source = { fromCache: true, found: true, duration: clock(events) - asked };
     return record.row;
   }
   const created: StoreEntry[] = [];
@@ -89,7 +113,7 @@ async function readOrLoad<T>(store: GuardedStore, entry: StampedEntry, load: () 
     return fresh;
   });
   const storable = await store.setMany(created);
-  const value = await load();
+  const value = await computed();
   let encoded: EncodedRow | null | undefined;
   try {
     encoded = codec.encode(value);
@@ -97,7 +121,11 @@ async function readOrLoad<T>(store: GuardedStore, entry: StampedEntry, load: () 
     encoded = undefined; // a value the codec cannot represent is served, not cached
   }
   if (encoded === undefined) return UNCACHEABLE;
-  if (storable) await store.setMany([{ key: entry.key, value: encodeRecord(stamp(current), STAMPED, encoded), ttl: entry.ttl }]);
+  if (storable) {
+    const writing = clock(events);
+    await store.setMany([{ key: entry.key, value: encodeRecord(stamp(current), STAMPED, encoded), ttl: entry.ttl }]);
+    if (watched) filled(watched.read, 1, clock(events) - writing);
+  }
   return encoded;
 }
 

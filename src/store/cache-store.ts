@@ -1,4 +1,5 @@
 import type Keyv from 'keyv';
+import { observed, publish } from '../core/events.js';
 import type { CacheErrorHandler } from '../core/public-types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { InFlight } from './in-flight.js';
@@ -48,10 +49,10 @@ export class CacheStore {
   }
 
   /**
-   * The state of `keyv`, made on first use. `onError` (the first user's) hears the errors the Keyv emits: they
-   * belong to no one call.
+   * The state of `keyv`, made on first use. The first user's `onError` (and model and table, in `error` events)
+   * hears the errors the Keyv emits: they belong to no one call.
    */
-  static of(keyv: Keyv, onError: CacheErrorHandler): CacheStore {
+  static of(keyv: Keyv, onError: CacheErrorHandler, model = '', table = ''): CacheStore {
     let store = stores.get(keyv);
     if (!store) {
       const created = (store = new CacheStore(keyv));
@@ -59,6 +60,9 @@ export class CacheStore {
       keyv.on('error', (error: unknown) => {
         created.errors++;
         report(onError, error, 'store');
+        if (!observed('error')) return;
+        const thrown = publish('error', { model, table, operation: 'store', error });
+        if (thrown !== undefined) report(onError, thrown, 'listener');
       });
       // the app disconnected it: nothing may connect it again in the background
       keyv.on('disconnect', () => created.breaker.suspend());

@@ -1,6 +1,7 @@
 import type Keyv from 'keyv';
+import { observed, publish } from '../core/events.js';
 import { STORE_CHECK_KEY } from '../core/keys.js';
-import type { CacheErrorHandler } from '../core/public-types.js';
+import type { CacheErrorHandler, CacheEventMap, CacheEventName } from '../core/public-types.js';
 import { CacheStore, report } from './cache-store.js';
 import type { LocalMap } from './memory-store.js';
 
@@ -37,15 +38,18 @@ interface CallOptions {
  */
 export class GuardedStore {
   readonly state: CacheStore;
+  /** The model (class name) and table its events and errors name. */
+  readonly model: string;
+  readonly table: string;
   private readonly timeout: number;
   private readonly onError: CacheErrorHandler;
-  private readonly model: string;
 
-  constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string) {
-    this.state = CacheStore.of(keyv, onError);
+  constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string, table: string) {
+    this.state = CacheStore.of(keyv, onError, model, table);
     this.timeout = timeout;
     this.onError = onError;
     this.model = model;
+    this.table = table;
   }
 
   get keyv(): Keyv {
@@ -67,9 +71,19 @@ export class GuardedStore {
     return this.state.degraded;
   }
 
-  /** Reports a failure of the cache's own work (not a store call) the way store failures are: to `onError`. */
+  /** Reports a failure (of a store call, or of the cache's own work) to `onError` and as an `error` event. */
   reportFailure(error: unknown, operation: string): void {
     report(this.onError, error, operation, this.model);
+    if (!observed('error')) return;
+    const thrown = publish('error', { model: this.model, table: this.table, operation, error });
+    // a throwing `error` listener goes to onError only: reporting it as an event could loop
+    if (thrown !== undefined) report(this.onError, thrown, 'listener', this.model);
+  }
+
+  /** Sends an event (the caller checked `observed`); a listener that throws is reported, never thrown. */
+  publish<K extends CacheEventName>(name: K, message: CacheEventMap[K]): void {
+    const thrown = publish(name, message);
+    if (thrown !== undefined) this.reportFailure(thrown, 'listener');
   }
 
   /**
@@ -115,6 +129,15 @@ export class GuardedStore {
 
   /** Deletes `keys` now; when that fails (or earlier flushes are pending), keeps them pending and delivers. */
   private async deleteOrKeep(operation: string, keys: readonly string[], keep: (pending: CacheStore['pendingFlushes']) => void): Promise<boolean> {
+    const started = observed('flush') ? performance.now() : 0;
+    const delivered = await this.deleteNowOrKeep(operation, keys, keep);
+    if (started) {
+      this.publish('flush', { model: this.model, table: this.table, operation, keys: keys.length, delivered, duration: performance.now() - started });
+    }
+    return delivered;
+  }
+
+  private async deleteNowOrKeep(operation: string, keys: readonly string[], keep: (pending: CacheStore['pendingFlushes']) => void): Promise<boolean> {
     const state = this.state;
     if (state.local) {
       state.local.deleteMany(keys);
@@ -140,10 +163,21 @@ export class GuardedStore {
     while (pending.delivery) await pending.delivery;
     while (!pending.isEmpty) {
       const keys = pending.all();
+      const started = observed('flush') ? performance.now() : 0;
       const attempt = this.call('deleteMany', () => this.remove(keys), { throughOpen, key: keys[0] }).then((result) => result !== STORE_DOWN);
       pending.delivery = attempt;
       const delivered = await attempt;
       pending.delivery = undefined;
+      if (started) {
+        this.publish('flush', {
+          model: this.model,
+          table: this.table,
+          operation: 'redeliver',
+          keys: keys.length,
+          delivered,
+          duration: performance.now() - started,
+        });
+      }
       if (!delivered) {
         this.state.breaker.scheduleCheck(this.check);
         return false;
@@ -205,11 +239,15 @@ export class GuardedStore {
     } finally {
       clearTimeout(timer);
     }
+    const wasOpen = breaker.isOpen;
     if (result === STORE_DOWN) {
       this.state.checkKey = options.key;
       breaker.open(this.check);
     } else {
       breaker.close();
+    }
+    if (wasOpen !== breaker.isOpen && observed('breaker')) {
+      this.publish('breaker', { model: this.model, table: this.table, operation, state: breaker.isOpen ? 'open' : 'closed' });
     }
     return result;
   }
