@@ -23,6 +23,8 @@ export type {
   CacheFlushEvent,
   CacheHitEvent,
   CacheMissEvent,
+  CacheStaleEvent,
+  CacheVerifyOptions,
   CacheOptions,
   CacheScope,
   CacheStatics,

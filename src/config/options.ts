@@ -1,11 +1,12 @@
 import type Keyv from 'keyv';
 import { createMemoryStore } from '../store/memory-store.js';
-import type { CacheErrorHandler, CacheOptions, CacheScope } from '../core/public-types.js';
+import type { CacheErrorHandler, CacheOptions, CacheScope, CacheVerifyOptions } from '../core/public-types.js';
 
 export const DEFAULT_TTL = 60 * 60 * 1000;
 export const DEFAULT_MISS_TTL = 5 * 60 * 1000;
 export const DEFAULT_PREFIX = 'oc';
 export const DEFAULT_TIMEOUT = 1000;
+export const DEFAULT_VERIFY_DELAY = 1000;
 
 const warn: CacheErrorHandler = (error, context) => {
   const where = context.model ? `${context.model} ` : '';
@@ -21,6 +22,7 @@ export function configureCache(options: CacheOptions): void {
   for (const name of ['ttl', 'missTtl', 'timeout'] as const) {
     if (options[name] !== undefined) checkTtl(name, options[name]);
   }
+  if (options.verify !== undefined) checkVerify(options.verify);
   defaults = { ...defaults, ...options };
 }
 
@@ -33,6 +35,8 @@ export interface ResolvedOptions {
   readonly timeout: number;
   readonly onError: CacheErrorHandler;
   readonly scope: CacheScope | undefined;
+  /** The consistency check, settled; undefined when off (no option, or a sample rate of 0). */
+  readonly verify: Required<CacheVerifyOptions> | undefined;
 }
 
 export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl?: number; missTtl?: number; scope?: CacheScope }): ResolvedOptions {
@@ -45,6 +49,7 @@ export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl
     timeout: checkTtl('timeout', pick('timeout') ?? DEFAULT_TIMEOUT),
     onError: pick('onError') ?? warn,
     scope: statics.scope ?? pick('scope'),
+    verify: checkVerify(pick('verify')),
   };
 }
 
@@ -59,6 +64,26 @@ function checkTtl(name: string, value: number): number {
   }
   return value;
 }
+
+/** The `verify` option checked: a sample rate from 0 to 1 and a delay in ms; undefined when off. */
+function checkVerify(verify: CacheVerifyOptions | undefined): Required<CacheVerifyOptions> | undefined {
+  if (verify === undefined) return undefined;
+  if (typeof verify !== 'object' || verify === null)
+    throw new TypeError(`objection-cache: verify must be an object such as { sampleRate: 0.01 }, got ${String(verify)}`);
+  // the same option object settles to the same object: model settings are remade only when an input changes
+  const known = settledVerify.get(verify);
+  if (known) return known.settled;
+  const { sampleRate, delay = DEFAULT_VERIFY_DELAY } = (verify ?? {}) as CacheVerifyOptions;
+  if (typeof sampleRate !== 'number' || !(sampleRate >= 0 && sampleRate <= 1)) {
+    throw new TypeError(`objection-cache: verify.sampleRate must be a number from 0 to 1, got ${String(sampleRate)}`);
+  }
+  checkTtl('verify.delay', delay);
+  const settled = sampleRate === 0 ? undefined : { sampleRate, delay };
+  settledVerify.set(verify, { settled });
+  return settled;
+}
+
+const settledVerify = new WeakMap<object, { settled: Required<CacheVerifyOptions> | undefined }>();
 
 /** The default store, made on first use: one bounded in-memory Keyv shared by every model. */
 function memoryStore(): Keyv {

@@ -3,7 +3,7 @@ import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { tableNameOf } from '../core/internals.js';
 import { assertPrefix, generationKey, makeKeySpace, tableKeys, tableTokenKey, type KeySpace } from '../core/keys.js';
-import type { CacheOptions, CacheScope, CacheStatics } from '../core/public-types.js';
+import type { CacheOptions, CacheScope, CacheStatics, CacheVerifyOptions } from '../core/public-types.js';
 import { GuardedStore } from '../store/guarded-store.js';
 import type { CatalogTable } from '../store/table-catalog.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -53,6 +53,8 @@ export interface ModelSettings {
   /** Lifetime of guard and generation tokens: they must outlive the entries stamped with them. */
   readonly tokenTtl: number;
   readonly store: GuardedStore;
+  /** The consistency check (`verify` option), or undefined when off. */
+  readonly verify: Required<CacheVerifyOptions> | undefined;
   /** The model's table in its store's catalog: `keyColumns` there are what a write to the table flushes. */
   readonly catalog: CatalogTable;
 }
@@ -139,6 +141,7 @@ function memoOf(modelClass: CachedClass): Memo {
     options.timeout,
     options.onError,
     options.scope,
+    options.verify,
   ];
   const memo = memos.get(modelClass);
   if (memo && memo.inputs.every((input, i) => input === inputs[i])) return memo;
@@ -191,6 +194,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     tokenTtl: tokenTtlFor(options),
     store,
     catalog,
+    verify: options.verify,
   };
 }
 

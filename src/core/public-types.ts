@@ -54,6 +54,19 @@ export interface CacheOptions {
    * the knex's client and the settings that select the data (host, port, database, SQLite file, `searchPath`).
    */
   scope?: CacheScope;
+  /** Re-read a sample of hits from the database, off the request path, and report any that differ (`stale`). */
+  verify?: CacheVerifyOptions;
+}
+
+/** The live consistency check: `verify: { sampleRate: 0.01 }` re-reads one hit in a hundred. */
+export interface CacheVerifyOptions {
+  /** The share of row hits re-read from the database, from 0 to 1. */
+  readonly sampleRate: number;
+  /**
+   * How long a difference must last before it is reported, in ms (default 1000): a write racing the check gets
+   * that long to flush. A flush made by this process meanwhile always counts, however long it takes.
+   */
+  readonly delay?: number;
 }
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
@@ -158,7 +171,7 @@ export interface CachedOptions {
 }
 
 /** The events on `cacheEvents` and on the diagnostics channels `objection-cache:<name>`. */
-export type CacheEventName = 'hit' | 'miss' | 'fill' | 'flush' | 'error' | 'breaker';
+export type CacheEventName = 'hit' | 'miss' | 'fill' | 'flush' | 'error' | 'breaker' | 'stale';
 
 /** What a read was for: a row by key, a cached query's rows, or a `cached()` value. */
 export type CacheEventKind = 'row' | 'query' | 'value';
@@ -227,6 +240,17 @@ export interface CacheBreakerEvent extends CacheEventBase {
   readonly state: 'open' | 'closed';
 }
 
+/** A sampled hit (`verify`) that differs from the database, while its guard still stands: the cache is stale. */
+export interface CacheStaleEvent extends CacheEventBase {
+  readonly kind: 'row';
+  readonly column: string;
+  readonly key: string | number | bigint;
+  /** The row the cache served (as the database gave it then), or null for a cached miss. */
+  readonly cached: Record<string, unknown> | null;
+  /** The row in the database now, or null where there is none. */
+  readonly database: Record<string, unknown> | null;
+}
+
 export interface CacheEventMap {
   hit: CacheHitEvent;
   miss: CacheMissEvent;
@@ -234,4 +258,5 @@ export interface CacheEventMap {
   flush: CacheFlushEvent;
   error: CacheErrorEvent;
   breaker: CacheBreakerEvent;
+  stale: CacheStaleEvent;
 }

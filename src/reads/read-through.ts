@@ -9,6 +9,7 @@ import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
 import { readRows, type Found } from './db-read.js';
 import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
+import { maybeVerify } from './verify.js';
 
 export type { RowOrMiss };
 
@@ -67,13 +68,11 @@ export function readThrough(
       const [generation, guard, raw] = local.peek([cache.generationKey, keys.guard, keys.value]);
       const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
       if (record) {
-        if (events)
-          served(
-            (read ??= rowRead(modelClass, cache, column, knex, operation, events)),
-            value,
-            { fromCache: true, found: record.row !== null, duration: 0 },
-            false,
-          );
+        if (events || cache.verify) {
+          read ??= rowRead(modelClass, cache, column, knex, operation, events);
+          if (events) served(read, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
+          maybeVerify(read, value, keys, record);
+        }
         rows.push(record.row);
         continue;
       }
@@ -191,8 +190,12 @@ function serveHits(
   batch.forEach((waiter, i) => {
     const guard = raw === STORE_DOWN ? undefined : asToken(raw[1 + 2 * i]);
     const record = raw === STORE_DOWN ? undefined : valid(decodeRecord(raw[2 + 2 * i]), generation, guard);
-    if (record) answer(read, waiter, record.row, true, duration);
-    else misses.push({ waiter, guard });
+    if (record) {
+      maybeVerify(read, waiter.value, waiter.keys, record);
+      answer(read, waiter, record.row, true, duration);
+    } else {
+      misses.push({ waiter, guard });
+    }
   });
   return misses;
 }

@@ -33,6 +33,8 @@ export class CacheStore {
    * key were absent: a call during which the count moved failed.
    */
   errors = 0;
+  /** Deletions sent and not yet answered: a consistency check lets this process's racing flushes land first. */
+  readonly deletions = new Set<Promise<unknown>>();
   /** A background check is under way: there is only ever one. */
   checking = false;
   /**

@@ -130,7 +130,10 @@ export class GuardedStore {
   /** Deletes `keys` now; when that fails (or earlier flushes are pending), keeps them pending and delivers. */
   private async deleteOrKeep(operation: string, keys: readonly string[], keep: (pending: CacheStore['pendingFlushes']) => void): Promise<boolean> {
     const started = observed('flush') ? performance.now() : 0;
-    const delivered = await this.deleteNowOrKeep(operation, keys, keep);
+    const deletion = this.deleteNowOrKeep(operation, keys, keep);
+    const { deletions } = this.state;
+    deletions.add(deletion);
+    const delivered = await deletion.finally(() => deletions.delete(deletion));
     if (started) {
       this.publish('flush', { model: this.model, table: this.table, operation, keys: keys.length, delivered, duration: performance.now() - started });
     }

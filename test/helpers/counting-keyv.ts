@@ -112,7 +112,18 @@ export class CountingKeyv extends Keyv {
   }
   override async getMany(keys: string[], options?: any): Promise<any> {
     this.count('getMany');
-    return super.getMany(keys, options);
+    try {
+      return await super.getMany(keys, options);
+    } finally {
+      for (const resolve of this.getManyWaiters.splice(0)) resolve();
+    }
+  }
+
+  private getManyWaiters: ((value: void) => void)[] = [];
+
+  /** Resolves (a tick after) the next `getMany` on this store has answered. */
+  nextGetMany(): Promise<void> {
+    return waitOn(this.getManyWaiters).then(() => new Promise<void>((resolve) => setImmediate(resolve)));
   }
   override async set(...args: Parameters<Keyv['set']>): Promise<boolean> {
     this.count('set');
