@@ -21,6 +21,7 @@ export type {
   CacheEventName,
   CacheFillEvent,
   CacheFlushEvent,
+  CacheGraceEvent,
   CacheHitEvent,
   CacheMissEvent,
   CacheStaleEvent,

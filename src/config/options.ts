@@ -19,7 +19,7 @@ let defaultStore: Keyv | undefined;
 
 /** Sets process-wide defaults; `CachedModel(Base, options)` and a model's static properties override them. */
 export function configureCache(options: CacheOptions): void {
-  for (const name of ['ttl', 'missTtl', 'timeout'] as const) {
+  for (const name of ['ttl', 'missTtl', 'timeout', 'grace', 'graceTimeout'] as const) {
     if (options[name] !== undefined) checkTtl(name, options[name]);
   }
   if (options.verify !== undefined) checkVerify(options.verify);
@@ -35,6 +35,8 @@ export interface ResolvedOptions {
   readonly timeout: number;
   readonly onError: CacheErrorHandler;
   readonly scope: CacheScope | undefined;
+  readonly grace: number;
+  readonly graceTimeout: number;
   /** The consistency check, settled; undefined when off (no option, or a sample rate of 0). */
   readonly verify: Required<CacheVerifyOptions> | undefined;
 }
@@ -50,6 +52,8 @@ export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl
     onError: pick('onError') ?? warn,
     scope: statics.scope ?? pick('scope'),
     verify: checkVerify(pick('verify')),
+    grace: checkTtl('grace', pick('grace') ?? 0),
+    graceTimeout: checkTtl('graceTimeout', pick('graceTimeout') ?? 0),
   };
 }
 

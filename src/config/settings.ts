@@ -53,6 +53,9 @@ export interface ModelSettings {
   /** Lifetime of guard and generation tokens: they must outlive the entries stamped with them. */
   readonly tokenTtl: number;
   readonly store: GuardedStore;
+  /** How long an entry is kept past its ttl for a failing database (`grace`), and how long a read may take first. */
+  readonly grace: number;
+  readonly graceTimeout: number;
   /** The consistency check (`verify` option), or undefined when off. */
   readonly verify: Required<CacheVerifyOptions> | undefined;
   /** The model's table in its store's catalog: `keyColumns` there are what a write to the table flushes. */
@@ -142,6 +145,8 @@ function memoOf(modelClass: CachedClass): Memo {
     options.onError,
     options.scope,
     options.verify,
+    options.grace,
+    options.graceTimeout,
   ];
   const memo = memos.get(modelClass);
   if (memo && memo.inputs.every((input, i) => input === inputs[i])) return memo;
@@ -195,6 +200,8 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     store,
     catalog,
     verify: options.verify,
+    grace: options.grace,
+    graceTimeout: options.graceTimeout,
   };
 }
 
@@ -225,9 +232,12 @@ function checkStatics(modelClass: CachedClass, options: ResolvedOptions) {
   return { name, table, idColumn, declaredKeys: declaredKeys as readonly string[], cascades: cascades as readonly string[] };
 }
 
-/** Guard and generation tokens live twice the longer of `ttl` and `missTtl`, or forever when either does. */
-export function tokenTtlFor({ ttl, missTtl }: { readonly ttl: number; readonly missTtl: number }): number {
-  return ttl === 0 || missTtl === 0 ? 0 : 2 * Math.max(ttl, missTtl);
+/**
+ * Guard and generation tokens live twice the longer of `ttl` and `missTtl` (plus `grace`, which entries are kept
+ * beyond them), or forever when either does.
+ */
+export function tokenTtlFor({ ttl, missTtl, grace = 0 }: { readonly ttl: number; readonly missTtl: number; readonly grace?: number }): number {
+  return ttl === 0 || missTtl === 0 ? 0 : 2 * (Math.max(ttl, missTtl) + grace);
 }
 
 /** Throws unless `column` is one the model is cached under; the message lists the allowed ones. */

@@ -98,6 +98,11 @@ export interface CacheRecord {
   readonly generation: string;
   readonly guard: string;
   readonly row: EncodedRow | null;
+  /**
+   * With `grace`: when the row stops being fresh (ms since the epoch). The store keeps it `grace` longer, to be
+   * served only when the database fails. Absent without grace.
+   */
+  readonly freshUntil?: number;
 }
 
 export function encodeRow(row: object): EncodedRow {
@@ -109,10 +114,13 @@ export function encodeRow(row: object): EncodedRow {
 /**
  * A record is `generation \n guard \n t|p|m \n json`: tokens are base64url, so the stamps can be checked without
  * parsing the row, and the row text is handed on as it is (t: tagged JSON, p: plain JSON, m: a cached miss).
+ * With grace the kind is upper case (T, P, M) and a line with the time the row stops being fresh comes before the
+ * JSON; releases without grace read such a record as no entry (and fill it again), never as a fresh one.
  */
-export function encodeRecord(generation: string, guard: string, row: EncodedRow | null): string {
+export function encodeRecord(generation: string, guard: string, row: EncodedRow | null, freshUntil?: number): string {
   const kind = row === null ? 'm' : row.tagged ? 't' : 'p';
-  return `${generation}\n${guard}\n${kind}\n${row?.json ?? ''}`;
+  if (freshUntil === undefined) return `${generation}\n${guard}\n${kind}\n${row?.json ?? ''}`;
+  return `${generation}\n${guard}\n${kind.toUpperCase()}\n${freshUntil}\n${row?.json ?? ''}`;
 }
 
 export function decodeRecord(raw: unknown): CacheRecord | undefined {
@@ -121,13 +129,23 @@ export function decodeRecord(raw: unknown): CacheRecord | undefined {
   const b = raw.indexOf('\n', a + 1);
   const c = raw.indexOf('\n', b + 1);
   if (a < 1 || b < a + 2 || c !== b + 2) return undefined;
-  const kind = raw[b + 1];
+  let kind = raw[b + 1];
+  let json = c + 1;
+  let freshUntil: number | undefined;
+  if (kind === 'M' || kind === 'T' || kind === 'P') {
+    const d = raw.indexOf('\n', c + 1);
+    freshUntil = Number(raw.slice(c + 1, d));
+    if (d < 0 || !Number.isFinite(freshUntil)) return undefined;
+    kind = kind.toLowerCase();
+    json = d + 1;
+  }
   if (kind !== 'm' && kind !== 't' && kind !== 'p') return undefined;
-  return {
+  const record = {
     generation: raw.slice(0, a),
     guard: raw.slice(a + 1, b),
-    row: kind === 'm' ? null : { json: raw.slice(c + 1), tagged: kind === 't' },
+    row: kind === 'm' ? null : { json: raw.slice(json), tagged: kind === 't' },
   };
+  return freshUntil === undefined ? record : { ...record, freshUntil };
 }
 
 /** A fresh copy of the row, as plain objects. */

@@ -9,7 +9,7 @@ import type { CacheEventMap, CacheEventName } from './public-types.js';
  */
 export const cacheEvents = new EventEmitter<{ [K in CacheEventName]: [CacheEventMap[K]] }>();
 
-export const CACHE_EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'fill', 'flush', 'error', 'breaker', 'stale'];
+export const CACHE_EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'fill', 'flush', 'error', 'breaker', 'stale', 'grace'];
 
 const channels = Object.fromEntries(CACHE_EVENT_NAMES.map((name) => [name, channel(`objection-cache:${name}`)])) as Record<CacheEventName, Channel>;
 

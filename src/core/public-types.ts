@@ -56,6 +56,13 @@ export interface CacheOptions {
   scope?: CacheScope;
   /** Re-read a sample of hits from the database, off the request path, and report any that differ (`stale`). */
   verify?: CacheVerifyOptions;
+  /**
+   * Keep a row (or cached miss) this many ms past its `ttl`, served only when the database read fails (or takes
+   * longer than `graceTimeout`), and only while no write has flushed it. Default 0: off.
+   */
+  grace?: number;
+  /** With `grace`: how long a lookup waits for the database before answering from an entry in grace, in ms. Default 0: only a failed read does. */
+  graceTimeout?: number;
 }
 
 /** The live consistency check: `verify: { sampleRate: 0.01 }` re-reads one hit in a hundred. */
@@ -171,7 +178,7 @@ export interface CachedOptions {
 }
 
 /** The events on `cacheEvents` and on the diagnostics channels `objection-cache:<name>`. */
-export type CacheEventName = 'hit' | 'miss' | 'fill' | 'flush' | 'error' | 'breaker' | 'stale';
+export type CacheEventName = 'hit' | 'miss' | 'fill' | 'flush' | 'error' | 'breaker' | 'stale' | 'grace';
 
 /** What a read was for: a row by key, a cached query's rows, or a `cached()` value. */
 export type CacheEventKind = 'row' | 'query' | 'value';
@@ -251,6 +258,20 @@ export interface CacheStaleEvent extends CacheEventBase {
   readonly database: Record<string, unknown> | null;
 }
 
+/** A row (or miss) past its `ttl` served because the database read failed or was slow (`grace`). */
+export interface CacheGraceEvent extends CacheEventBase {
+  readonly kind: 'row';
+  readonly column: string;
+  readonly key: string | number | bigint;
+  readonly found: boolean;
+  /** `error`: the database read failed; `timeout`: it took longer than `graceTimeout`. */
+  readonly reason: 'error' | 'timeout';
+  /** How long past its `ttl` the row was, in ms. */
+  readonly age: number;
+  /** The database's error, for `error`. */
+  readonly error?: unknown;
+}
+
 export interface CacheEventMap {
   hit: CacheHitEvent;
   miss: CacheMissEvent;
@@ -259,4 +280,5 @@ export interface CacheEventMap {
   error: CacheErrorEvent;
   breaker: CacheBreakerEvent;
   stale: CacheStaleEvent;
+  grace: CacheGraceEvent;
 }

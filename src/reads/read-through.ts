@@ -8,6 +8,7 @@ import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
 import { readRows, type Found } from './db-read.js';
+import { observed } from '../core/events.js';
 import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
 import { maybeVerify } from './verify.js';
 
@@ -33,10 +34,14 @@ interface RowRead extends ReadContext {
   readonly events: boolean;
 }
 
-/** A key the store had no valid entry for, and the guard token it will be stamped with. */
+/** A key the store had no fresh entry for, and the guard token it will be stamped with. */
 interface Miss {
   readonly waiter: Waiter;
   guard: string | undefined;
+  /** Its entry past `ttl` but in `grace`, stamps standing: served if the DB read fails or is slow. */
+  readonly graced?: CacheRecord;
+  /** Answered already (from grace, while the DB read went on). */
+  answered?: boolean;
 }
 
 /**
@@ -67,7 +72,7 @@ export function readThrough(
     if (!fill && local) {
       const [generation, guard, raw] = local.peek([cache.generationKey, keys.guard, keys.value]);
       const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
-      if (record) {
+      if (record && fresh(record)) {
         if (events || cache.verify) {
           read ??= rowRead(modelClass, cache, column, knex, operation, events);
           if (events) served(read, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
@@ -151,12 +156,13 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
   // With the store down there is nothing to stamp or store: read the DB and step aside.
   const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
   const started = clock(events);
-  const found = await readRows(
+  const reading = readRows(
     read.modelClass,
     read.column,
     misses.map((miss) => miss.waiter.value),
     read.knex,
   );
+  const found = misses.some((miss) => miss.graced) ? await withGrace(read, misses, reading) : await reading;
   const duration = clock(events) - started;
   const rows = found.map(encodeFound);
   if (storable) {
@@ -165,7 +171,69 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
     await store.setMany(fills);
     if (events) filled(read, fills.length, clock(events) - writing);
   }
-  misses.forEach((miss, i) => answer(read, miss.waiter, rows[i]!, false, duration));
+  misses.forEach((miss, i) => {
+    if (!miss.answered) answer(read, miss.waiter, rows[i]!, false, duration);
+  });
+}
+
+/** True while a record is fresh: always without grace, until its `freshUntil` with it. */
+function fresh(record: CacheRecord): boolean {
+  return record.freshUntil === undefined || Date.now() <= record.freshUntil;
+}
+
+/**
+ * The DB read of misses some of which have an entry in grace: those are answered from it if the read fails (the
+ * others then fail with the DB's error) or, with `graceTimeout`, takes longer than that (the read goes on and
+ * fills as usual). Only entries whose stamps still stand when that happens are served: a write that flushed one
+ * meanwhile is never undone by grace.
+ */
+async function withGrace(read: RowRead, misses: Miss[], reading: Promise<(Found | undefined)[]>): Promise<(Found | undefined)[]> {
+  const { graceTimeout } = read.cache;
+  let timer: NodeJS.Timeout | undefined;
+  const slow = new Promise<'timeout'>((resolve) => {
+    if (graceTimeout > 0) timer = setTimeout(() => resolve('timeout'), graceTimeout);
+  });
+  try {
+    const first = await Promise.race([reading, slow]);
+    if (first !== 'timeout') return first;
+    await answerFromGrace(read, misses, 'timeout');
+    return await reading;
+  } catch (error) {
+    await answerFromGrace(read, misses, 'error', error);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Answers the misses in grace whose stamps still stand (read again now), and reports each through events. */
+async function answerFromGrace(read: RowRead, misses: Miss[], reason: 'error' | 'timeout', error?: unknown): Promise<void> {
+  const graced = misses.filter((miss) => miss.graced && !miss.answered);
+  if (graced.length === 0) return;
+  const { cache } = read;
+  const stamps = await cache.store.getMany([cache.generationKey, ...graced.map((miss) => miss.waiter.keys.guard)]);
+  if (stamps === STORE_DOWN) return;
+  const now = Date.now();
+  graced.forEach((miss, i) => {
+    const record = valid(miss.graced, asToken(stamps[0]), asToken(stamps[1 + i]));
+    if (!record) return;
+    miss.answered = true;
+    if (observed('grace')) {
+      cache.store.publish('grace', {
+        model: cache.modelName,
+        table: cache.table,
+        operation: read.operation,
+        kind: 'row',
+        column: read.column,
+        key: miss.waiter.value,
+        found: record.row !== null,
+        reason,
+        age: now - (record.freshUntil ?? now),
+        ...(reason === 'error' ? { error } : {}),
+      });
+    }
+    answer(read, miss.waiter, record.row, true, 0);
+  });
 }
 
 /** Resolves a waiter, after noting (for events) where its row came from. */
@@ -190,11 +258,11 @@ function serveHits(
   batch.forEach((waiter, i) => {
     const guard = raw === STORE_DOWN ? undefined : asToken(raw[1 + 2 * i]);
     const record = raw === STORE_DOWN ? undefined : valid(decodeRecord(raw[2 + 2 * i]), generation, guard);
-    if (record) {
+    if (record && fresh(record)) {
       maybeVerify(read, waiter.value, waiter.keys, record);
       answer(read, waiter, record.row, true, duration);
     } else {
-      misses.push({ waiter, guard });
+      misses.push(record ? { waiter, guard, graced: record } : { waiter, guard });
     }
   });
   return misses;
@@ -227,7 +295,11 @@ function fillsOf(
   misses.forEach((miss, i) => {
     const hit = found[i];
     if (!(hit ? hit.exact : miss.waiter.keys.missCacheable)) return;
-    fills.push({ key: miss.waiter.keys.value, value: encodeRecord(generation, miss.guard!, rows[i]!), ttl: hit ? cache.ttl : cache.missTtl });
+    const ttl = hit ? cache.ttl : cache.missTtl;
+    // with grace an entry outlives its ttl in the store, and says when it stopped being fresh
+    const graced = cache.grace > 0 && ttl > 0;
+    const value = graced ? encodeRecord(generation, miss.guard!, rows[i]!, Date.now() + ttl) : encodeRecord(generation, miss.guard!, rows[i]!);
+    fills.push({ key: miss.waiter.keys.value, value, ttl: graced ? ttl + cache.grace : ttl });
   });
   return fills;
 }

@@ -10,6 +10,10 @@ const run = promisify(execFile);
 export interface Postgres {
   readonly port: number;
   stop(): Promise<void>;
+  /** Shuts the server down (fast: open connections are closed), keeping its data for `resume`. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  resume(): Promise<void>;
 }
 
 const INSTALL_HINT = 'PostgreSQL was not found under /usr/lib/postgresql/<version>/bin: install it (Debian: apt-get install postgresql; .ci/run does this)';
@@ -43,6 +47,12 @@ export async function startPostgres(): Promise<Postgres> {
   await asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
   return {
     port,
+    async pause() {
+      await asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    async resume() {
+      await asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+    },
     async stop() {
       await asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
