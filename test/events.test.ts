@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { cached, cacheEvents, type CacheEventMap, type CacheEventName } from 'objection-cache';
 import { makeFixture } from './helpers/fixture.js';
-import { forEachStore, useStores } from './helpers/stores.js';
+import { CONSISTENCY_SETUPS, forEachStore, useStores } from './helpers/stores.js';
 
 // Events are process-wide: the tests of this file run one at a time, so each sees only its own.
 useStores(test);
@@ -25,98 +25,118 @@ function clear(seen: Seen): void {
   for (const list of Object.values(seen)) list.length = 0;
 }
 
-forEachStore(serial, 'lookups: a miss and a fill when cold, a hit when warm, a hit with found: false for a cached miss', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
-  const seen = record(t);
-  await f.Post.get('post-1');
-  t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'get', kind: 'row', column: 'slug', key: 'post-1', joined: false }]);
-  t.is(seen.miss.length, 1);
-  t.true(seen.miss[0]!.duration >= 0);
-  t.like(seen.fill, [{ model: 'Post', table: 'posts', operation: 'get', kind: 'row', entries: 1 }]);
-  t.is(seen.fill.length, 1);
-  t.deepEqual(seen.hit, []);
-  clear(seen);
-  await f.Post.get('post-1');
-  await f.Post.get('nope');
-  await f.Post.get('nope');
-  t.like(seen.hit, [
-    { operation: 'get', key: 'post-1', found: true, joined: false },
-    { operation: 'get', key: 'nope', found: false },
-  ]);
-  t.is(seen.hit.length, 2);
-  t.is(seen.miss.length, 1, 'the first lookup of nope went to the DB');
-  clear(seen);
-  await f.Post.getMany(['post-1', 'nope', 'post-2']);
-  t.deepEqual(
-    seen.hit.map((hit) => [hit.operation, hit.key, hit.found]),
-    [
-      ['getMany', 'post-1', true],
-      ['getMany', 'nope', false],
-    ],
-  );
-  t.deepEqual(
-    seen.miss.map((miss) => [miss.operation, miss.key]),
-    [['getMany', 'post-2']],
-  );
-  t.is(f.selects().length, 3, 'one DB query per cold lookup: post-1, nope, post-2');
-  clear(seen);
-  await f.Post.getById(1);
-  await f.Post.getBy('name', 'Post 3');
-  t.deepEqual(
-    [...seen.hit, ...seen.miss].map((event) => [event.operation, event.column]),
-    [
-      ['getById', 'id'],
-      ['getBy', 'name'],
-    ],
-  );
-});
+forEachStore(
+  serial,
+  'lookups: a miss and a fill when cold, a hit when warm, a hit with found: false for a cached miss',
+  async (t, kind, db) => {
+    const f = await makeFixture(t, { kind, db });
+    const seen = record(t);
+    await f.Post.get('post-1');
+    t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'get', kind: 'row', column: 'slug', key: 'post-1', joined: false }]);
+    t.is(seen.miss.length, 1);
+    t.true(seen.miss[0]!.duration >= 0);
+    t.like(seen.fill, [{ model: 'Post', table: 'posts', operation: 'get', kind: 'row', entries: 1 }]);
+    t.is(seen.fill.length, 1);
+    t.deepEqual(seen.hit, []);
+    clear(seen);
+    await f.Post.get('post-1');
+    await f.Post.get('nope');
+    await f.Post.get('nope');
+    t.like(seen.hit, [
+      { operation: 'get', key: 'post-1', found: true, joined: false },
+      { operation: 'get', key: 'nope', found: false },
+    ]);
+    t.is(seen.hit.length, 2);
+    t.is(seen.miss.length, 1, 'the first lookup of nope went to the DB');
+    clear(seen);
+    await f.Post.getMany(['post-1', 'nope', 'post-2']);
+    t.deepEqual(
+      seen.hit.map((hit) => [hit.operation, hit.key, hit.found]),
+      [
+        ['getMany', 'post-1', true],
+        ['getMany', 'nope', false],
+      ],
+    );
+    t.deepEqual(
+      seen.miss.map((miss) => [miss.operation, miss.key]),
+      [['getMany', 'post-2']],
+    );
+    t.is(f.selects().length, 3, 'one DB query per cold lookup: post-1, nope, post-2');
+    clear(seen);
+    await f.Post.getById(1);
+    await f.Post.getBy('name', 'Post 3');
+    t.deepEqual(
+      [...seen.hit, ...seen.miss].map((event) => [event.operation, event.column]),
+      [
+        ['getById', 'id'],
+        ['getBy', 'name'],
+      ],
+    );
+  },
+  CONSISTENCY_SETUPS,
+);
 
-forEachStore(serial, 'concurrent lookups of a cold key: one miss that read the DB, the others joined it', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
-  const seen = record(t);
-  await Promise.all([f.Post.get('post-2'), f.Post.get('post-2'), f.Post.get('post-2')]);
-  t.is(f.selects().length, 1);
-  t.deepEqual(
-    seen.miss.map((miss) => miss.joined),
-    [false, true, true],
-  );
-  t.is(seen.fill.length, 1);
-  clear(seen);
-  await Promise.all([f.Post.get('post-2'), f.Post.get('post-2')]);
-  t.is(seen.hit.length, 2, 'warm: each caller is a hit');
-  t.deepEqual(seen.miss, []);
-});
+forEachStore(
+  serial,
+  'concurrent lookups of a cold key: one miss that read the DB, the others joined it',
+  async (t, kind, db) => {
+    const f = await makeFixture(t, { kind, db });
+    const seen = record(t);
+    await Promise.all([f.Post.get('post-2'), f.Post.get('post-2'), f.Post.get('post-2')]);
+    t.is(f.selects().length, 1);
+    t.deepEqual(
+      seen.miss.map((miss) => miss.joined),
+      [false, true, true],
+    );
+    t.is(seen.fill.length, 1);
+    clear(seen);
+    await Promise.all([f.Post.get('post-2'), f.Post.get('post-2')]);
+    t.is(seen.hit.length, 2, 'warm: each caller is a hit');
+    t.deepEqual(seen.miss, []);
+  },
+  CONSISTENCY_SETUPS,
+);
 
-forEachStore(serial, 'writes: one flush event per store deletion, with the number of keys', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
-  await f.Post.get('post-1');
-  const seen = record(t);
-  await f.Post.query().patch({ title: 'New' }).where('id', 1);
-  t.is(seen.flush.length, 1);
-  t.like(seen.flush[0], { model: 'Post', table: 'posts', operation: 'deleteMany', delivered: true });
-  t.true(seen.flush[0]!.keys >= 7, 'the id, slug and name keys (entry and guard each) and the table token');
-  clear(seen);
-  await f.Post.flushAll();
-  t.like(seen.flush, [{ operation: 'delete', keys: 2, delivered: true }]);
-});
+forEachStore(
+  serial,
+  'writes: one flush event per store deletion, with the number of keys',
+  async (t, kind, db) => {
+    const f = await makeFixture(t, { kind, db });
+    await f.Post.get('post-1');
+    const seen = record(t);
+    await f.Post.query().patch({ title: 'New' }).where('id', 1);
+    t.is(seen.flush.length, 1);
+    t.like(seen.flush[0], { model: 'Post', table: 'posts', operation: 'deleteMany', delivered: true });
+    t.true(seen.flush[0]!.keys >= 7, 'the id, slug and name keys (entry and guard each) and the table token');
+    clear(seen);
+    await f.Post.flushAll();
+    t.like(seen.flush, [{ operation: 'delete', keys: 2, delivered: true }]);
+  },
+  CONSISTENCY_SETUPS,
+);
 
-forEachStore(serial, 'cached queries and cached() values: miss and fill, then hit, with their kind', async (t, kind) => {
-  const f = await makeFixture(t, { kind });
-  const seen = record(t);
-  const list = () => f.Post.query().where('id', '<', 3).orderBy('id').cache();
-  await list();
-  await list();
-  t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'query().cache()', kind: 'query' }]);
-  t.like(seen.fill, [{ operation: 'query().cache()', kind: 'query', entries: 1 }]);
-  t.like(seen.hit, [{ operation: 'query().cache()', kind: 'query', found: true }]);
-  clear(seen);
-  const value = () => cached('post count', async () => (await f.Post.query()).length, { dependsOn: [f.Post] });
-  t.is(await value(), 3);
-  t.is(await value(), 3);
-  t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'cached', kind: 'value', key: 'post count' }]);
-  t.like(seen.hit, [{ operation: 'cached', kind: 'value', key: 'post count' }]);
-  t.is(seen.miss.length + seen.hit.length, 2);
-});
+forEachStore(
+  serial,
+  'cached queries and cached() values: miss and fill, then hit, with their kind',
+  async (t, kind, db) => {
+    const f = await makeFixture(t, { kind, db });
+    const seen = record(t);
+    const list = () => f.Post.query().where('id', '<', 3).orderBy('id').cache();
+    await list();
+    await list();
+    t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'query().cache()', kind: 'query' }]);
+    t.like(seen.fill, [{ operation: 'query().cache()', kind: 'query', entries: 1 }]);
+    t.like(seen.hit, [{ operation: 'query().cache()', kind: 'query', found: true }]);
+    clear(seen);
+    const value = () => cached('post count', async () => (await f.Post.query()).length, { dependsOn: [f.Post] });
+    t.is(await value(), 3);
+    t.is(await value(), 3);
+    t.like(seen.miss, [{ model: 'Post', table: 'posts', operation: 'cached', kind: 'value', key: 'post count' }]);
+    t.like(seen.hit, [{ operation: 'cached', kind: 'value', key: 'post count' }]);
+    t.is(seen.miss.length + seen.hit.length, 2);
+  },
+  CONSISTENCY_SETUPS,
+);
 
 serial('a listener that throws never breaks a lookup: onError hears of it, and so do error listeners', async (t) => {
   const reported: string[] = [];

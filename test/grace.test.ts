@@ -1,5 +1,9 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
 import knexPkg, { type Knex } from 'knex';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cacheEvents, type CacheGraceEvent } from 'objection-cache';
 import { makePostClass, POSTS_DDL } from './helpers/fixture.js';
 import { startPostgres } from './helpers/postgres.js';
@@ -94,6 +98,39 @@ serial('grace: with graceTimeout, a DB read slower than that answers from grace'
   t.is((await Post.get('post-1'))?.title, 'Changed', 'answered from grace after graceTimeout');
   t.like(graced, [{ key: 'post-1', reason: 'timeout', found: true }]);
   await trx.rollback();
+});
+
+forEachStore(serial, 'grace on SQLite: a read refused by a lock (SQLITE_BUSY) answers from grace', async (t, kind) => {
+  const dir = mkdtempSync(join(tmpdir(), 'objection-cache-grace-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'db.sqlite');
+  // a short busy timeout: a read that meets the lock fails in 100 ms
+  const knex = knexPkg({
+    client: 'better-sqlite3',
+    connection: { filename: file },
+    useNullAsDefault: true,
+    pool: { afterCreate: (connection: { pragma(sql: string): unknown }, done: () => void) => void (connection.pragma('busy_timeout = 100'), done()) },
+  });
+  t.teardown(() => knex.destroy());
+  await knex.schema.createTable('posts', POSTS_DDL);
+  for (let i = 1; i <= 2; i++) await knex('posts').insert({ slug: `post-${i}`, name: `Post ${i}`, title: `Title ${i}` });
+  const store = await makeStore(t, kind);
+  const Post = makePostClass(store, { ttl: 1, grace: 60_000 });
+  Post.knex(knex);
+  const graced: CacheGraceEvent[] = [];
+  const listener = (event: CacheGraceEvent) => void graced.push(event);
+  cacheEvents.on('grace', listener);
+  t.teardown(() => void cacheEvents.off('grace', listener));
+  await Post.get('post-1');
+  clockPast(1);
+  const locker = new Database(file);
+  t.teardown(() => locker.close());
+  locker.exec('begin exclusive');
+  t.is((await Post.get('post-1'))?.title, 'Title 1', 'answered from grace');
+  await t.throwsAsync(() => Post.get('post-2'), { any: true, code: 'SQLITE_BUSY' }, 'an uncached key fails with the DB error');
+  t.like(graced, [{ key: 'post-1', reason: 'error' }]);
+  locker.exec('rollback');
+  t.is((await Post.get('post-2'))?.title, 'Title 2');
 });
 
 test('grace and graceTimeout are durations: anything else is a TypeError before any I/O', async (t) => {

@@ -5,13 +5,19 @@ import { cacheEvents, CachedModel, type CacheStaleEvent } from 'objection-cache'
 import { Model } from 'objection';
 import { CountingKeyv } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
-import { forEachStore, useStores } from './helpers/stores.js';
+import { CONSISTENCY_SETUPS, forEachStore, useStores } from './helpers/stores.js';
 import { twoConnections } from './helpers/two-connections.js';
 
 // `stale` events are process-wide: these tests run one at a time.
 useStores(test);
 const serial = test.serial as typeof test;
 const EVERY_HIT = { sampleRate: 1, delay: 0 };
+
+interface RawPgClient {
+  connect(): Promise<void>;
+  query(sql: string): Promise<unknown>;
+  end(): Promise<void>;
+}
 
 forEachStore(serial, 'verify: a write the cache cannot see is reported as stale, and the check neither fills nor flushes', async (t, kind) => {
   const s = await twoConnections(t, kind);
@@ -41,6 +47,26 @@ forEachStore(serial, 'verify: a write the cache cannot see is reported as stale,
   t.is((await Post.get('post-1'))?.title, 'Title 1', 'still cached: the check reports, it does not repair');
   await again;
 });
+
+forEachStore(
+  serial,
+  'verify on PostgreSQL: a write through a connection of its own is reported as stale',
+  async (t, kind, db) => {
+    const f = await makeFixture(t, { kind, db, verify: EVERY_HIT });
+    await f.Post.get('post-1');
+    // the pg driver knex loaded, used directly: a connection the cache does not watch, as another program's
+    const client = f.knex.client as unknown as { driver: { Client: new (config: unknown) => RawPgClient }; config: { connection: unknown } };
+    const program = new client.driver.Client(client.config.connection);
+    await program.connect();
+    t.teardown(() => program.end());
+    await program.query("update posts set title = 'changed out of sight' where id = 1");
+    const reported = once(cacheEvents, 'stale') as Promise<[CacheStaleEvent]>;
+    t.is((await f.Post.get('post-1'))?.title, 'Title 1');
+    const [stale] = await reported;
+    t.like(stale, { model: 'Post', key: 'post-1', cached: { title: 'Title 1' }, database: { title: 'changed out of sight' } });
+  },
+  CONSISTENCY_SETUPS.filter((setup) => setup.db === 'postgres'),
+);
 
 serial('verify: a write racing the check flushes the entry, and that is no alarm', async (t) => {
   const f = await makeFixture(t);
