@@ -1,6 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { cached, cacheEvents, type CacheEventMap, type CacheEventName } from 'objection-cache';
+import { listen } from './helpers/events.js';
 import { makeFixture } from './helpers/fixture.js';
 import { CONSISTENCY_SETUPS, forEachStore, useStores } from './helpers/stores.js';
 
@@ -9,16 +10,11 @@ useStores(test);
 const serial = test.serial as typeof test;
 
 type Seen = { [K in CacheEventName]: CacheEventMap[K][] };
+const CACHE_EVENTS: readonly CacheEventName[] = ['hit', 'miss', 'fill', 'flush', 'error', 'breaker'];
 
 /** Every event from now until the test ends, by name. */
 function record(t: ExecutionContext): Seen {
-  const seen = { hit: [], miss: [], fill: [], flush: [], error: [], breaker: [] } as unknown as Seen;
-  for (const name of Object.keys(seen) as CacheEventName[]) {
-    const listener = ((message: unknown) => void (seen[name] as unknown[]).push(message)) as never;
-    cacheEvents.on(name, listener);
-    t.teardown(() => void cacheEvents.off(name, listener));
-  }
-  return seen;
+  return Object.fromEntries(CACHE_EVENTS.map((name) => [name, listen(t, name)])) as unknown as Seen;
 }
 
 function clear(seen: Seen): void {

@@ -4,7 +4,7 @@ import knexPkg, { type Knex } from 'knex';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheEvents, type CacheGraceEvent } from 'objection-cache';
+import { listen } from './helpers/events.js';
 import { makePostClass, POSTS_DDL } from './helpers/fixture.js';
 import { startPostgres } from './helpers/postgres.js';
 import { forEachStore, makeStore, useStores } from './helpers/stores.js';
@@ -47,10 +47,7 @@ forEachStore(
     const store = await makeStore(t, kind);
     const Post = makePostClass(store, { ttl: 1, missTtl: 1, grace: 60_000 });
     Post.knex(knex);
-    const graced: CacheGraceEvent[] = [];
-    const listener = (event: CacheGraceEvent) => void graced.push(event);
-    cacheEvents.on('grace', listener);
-    t.teardown(() => void cacheEvents.off('grace', listener));
+    const graced = listen(t, 'grace');
 
     t.is((await Post.get('post-1'))?.title, 'Title 1');
     t.is((await Post.get('post-2'))?.title, 'Title 2');
@@ -84,10 +81,7 @@ serial('grace: with graceTimeout, a DB read slower than that answers from grace'
   const store = await makeStore(t, 'memory');
   const Post = makePostClass(store, { ttl: 1, grace: 60_000, graceTimeout: 20 });
   Post.knex(knex);
-  const graced: CacheGraceEvent[] = [];
-  const listener = (event: CacheGraceEvent) => void graced.push(event);
-  cacheEvents.on('grace', listener);
-  t.teardown(() => void cacheEvents.off('grace', listener));
+  const graced = listen(t, 'grace');
   await Post.get('post-1');
   await knex('posts').where('id', 1).update({ title: 'Changed' }); // a knex write flushes the model: refill
   t.is((await Post.get('post-1'))?.title, 'Changed');
@@ -117,10 +111,7 @@ forEachStore(serial, 'grace on SQLite: a read refused by a lock (SQLITE_BUSY) an
   const store = await makeStore(t, kind);
   const Post = makePostClass(store, { ttl: 1, grace: 60_000 });
   Post.knex(knex);
-  const graced: CacheGraceEvent[] = [];
-  const listener = (event: CacheGraceEvent) => void graced.push(event);
-  cacheEvents.on('grace', listener);
-  t.teardown(() => void cacheEvents.off('grace', listener));
+  const graced = listen(t, 'grace');
   await Post.get('post-1');
   clockPast(1);
   const locker = new Database(file);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { cacheEvents, CachedModel, type CacheStaleEvent } from 'objection-cache';
 import { Model } from 'objection';
 import { CountingKeyv } from './helpers/counting-keyv.js';
+import { listen } from './helpers/events.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { CONSISTENCY_SETUPS, forEachStore, useStores } from './helpers/stores.js';
 import { twoConnections } from './helpers/two-connections.js';
@@ -74,10 +75,7 @@ serial('verify: a write racing the check flushes the entry, and that is no alarm
   const Post = makePostClass(store, { verify: EVERY_HIT });
   Post.knex(f.knex);
   await Post.get('post-1');
-  const stale: unknown[] = [];
-  const listener = (event: unknown) => void stale.push(event);
-  cacheEvents.on('stale', listener);
-  t.teardown(() => void cacheEvents.off('stale', listener));
+  const stale = listen(t, 'stale');
   const hold = store.holdDeletes();
   const write = Post.query().patch({ title: 'New' }).where('id', 1).execute(); // started now, not when awaited
   await hold.started; // the row is written, its flush not yet delivered
@@ -98,10 +96,7 @@ serial('verify: a write racing the check flushes the entry, and that is no alarm
 serial('verify: a hit that matches the database costs one DB read off the request path, and nothing is reported', async (t) => {
   const f = await makeFixture(t, { verify: EVERY_HIT });
   await f.Post.get('post-1');
-  const stale: unknown[] = [];
-  const listener = (event: unknown) => void stale.push(event);
-  cacheEvents.on('stale', listener);
-  t.teardown(() => void cacheEvents.off('stale', listener));
+  const stale = listen(t, 'stale');
   f.reset();
   const checked = once(f.knex, 'query-response');
   await f.Post.get('post-1');

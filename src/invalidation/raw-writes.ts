@@ -57,15 +57,8 @@ const cachesByDatabase = new Map<string, Caches>();
 /** Notes that `settings`' model uses `knex`, and watches the statements of its client class (once per class). */
 export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
   const client = clientOf(knex);
-  const config = client?.config;
-  if (config && typeof config === 'object') {
-    let caches = cachesOf(client);
-    if (!caches) {
-      caches = new Map();
-      cachesByConfig.set(config, caches);
-      const database = clientScope(client, undefined);
-      if (database !== undefined) cachesByDatabase.set(database, caches);
-    }
+  const caches = client && cachesOf(client, true);
+  if (caches) {
     let byPrefix = caches.get(settings.store.keyv);
     if (!byPrefix) caches.set(settings.store.keyv, (byPrefix = new Map()));
     if (!byPrefix.has(settings.prefix)) byPrefix.set(settings.prefix, settings);
@@ -73,16 +66,22 @@ export function watchRawWrites(knex: Knex, settings: ModelSettings): void {
   wrapClientQuery(client, watchStatements);
 }
 
-/** The caches a statement through `client` reaches: its knex's, else those of the database it reads. */
-function cachesOf(client: KnexClient): Caches | undefined {
+/**
+ * The caches a statement through `client` reaches: its knex's, else those of the database it reads. `create`:
+ * make them when there are none yet (a cached model is starting to use this knex).
+ */
+function cachesOf(client: KnexClient, create = false): Caches | undefined {
   const config = client.config;
-  if (!config) return undefined;
+  if (!config || typeof config !== 'object') return undefined;
   let caches = cachesByConfig.get(config);
-  if (caches === undefined) {
-    const database = clientScope(client, undefined);
-    caches = database === undefined ? undefined : cachesByDatabase.get(database);
-    if (caches) cachesByConfig.set(config, caches);
+  if (caches) return caches;
+  const database = clientScope(client, undefined);
+  caches = database === undefined ? undefined : cachesByDatabase.get(database);
+  if (!caches && create) {
+    caches = new Map();
+    if (database !== undefined) cachesByDatabase.set(database, caches);
   }
+  if (caches) cachesByConfig.set(config, caches);
   return caches;
 }
 

@@ -1,10 +1,10 @@
-import { observed, readsObserved } from '../core/events.js';
+import { observed } from '../core/events.js';
 import type { CacheEventKind } from '../core/public-types.js';
 import type { GuardedStore } from '../store/guarded-store.js';
 
 /**
  * The events of reads (hit, miss, fill), for rows, cached queries and `cached()` values alike. Every function
- * here is called only where `eventsOn()` said someone listens, so a read without listeners builds no message and
+ * here is called only where `readsObserved()` (core/events.ts) said someone listens, so a read without listeners builds no message and
  * reads no clock.
  */
 
@@ -23,11 +23,6 @@ export interface ReadSource {
   readonly fromCache: boolean;
   readonly found: boolean;
   readonly duration: number;
-}
-
-/** True when someone listens for any read event: only then are sources kept and clocks read. */
-export function eventsOn(): boolean {
-  return readsObserved();
 }
 
 /** A clock reading, or 0 when nobody listens. */

@@ -8,8 +8,8 @@ import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
 import { readRows, type Found } from './db-read.js';
-import { observed } from '../core/events.js';
-import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
+import { observed, readsObserved } from '../core/events.js';
+import { clock, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
 import { maybeVerify } from './verify.js';
 
 export type { RowOrMiss };
@@ -61,7 +61,7 @@ export function readThrough(
   const fills = cache.store.state.inFlight.fills;
   const rows: (RowOrMiss | Promise<RowOrMiss>)[] = [];
   const batch = new Map<string, Waiter>();
-  const events = eventsOn();
+  const events = readsObserved();
   // made once a key needs more than a hit from process memory (or someone listens): such a hit allocates nothing
   let read: RowRead | undefined;
   // A store in this process's memory answers at once: a hit needs no fill and no promise of its own.

@@ -1,8 +1,9 @@
 import { decodeRecord, encodeRecord, type EncodedRow } from '../core/codec.js';
+import { readsObserved } from '../core/events.js';
 import { asToken, newToken } from '../core/tokens.js';
 import { STORE_DOWN, type GuardedStore, type StoreEntry } from '../store/guarded-store.js';
 import type { Computation } from '../store/in-flight.js';
-import { clock, eventsOn, filled, joined, noteSource, served, type ReadContext, type SourceHolder } from './read-events.js';
+import { clock, filled, joined, noteSource, served, type ReadContext, type SourceHolder } from './read-events.js';
 
 /**
  * Read-through for values stamped with the tokens they depend on rather than with one row's: cached query results
@@ -40,7 +41,7 @@ const UNCACHEABLE = Symbol('uncacheable');
 /** The value of `entry`: from the store when its stamp is current, else computed by `load` and stored. */
 export async function stampedRead<T>(store: GuardedStore, entry: StampedEntry, load: () => Promise<T>, codec: ValueCodec<T>): Promise<T> {
   const computations = store.state.inFlight.computations;
-  const read: ReadContext | undefined = eventsOn() ? { store, ...entry.about } : undefined;
+  const read: ReadContext | undefined = readsObserved() ? { store, ...entry.about } : undefined;
   const shared = computations.get(entry.key);
   if (shared) {
     if (read) joined(read, entry.about.key, shared.outcome);

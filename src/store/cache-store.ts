@@ -62,9 +62,7 @@ export class CacheStore {
       keyv.on('error', (error: unknown) => {
         created.errors++;
         report(onError, error, 'store');
-        if (!observed('error')) return;
-        const thrown = publish('error', { model, table, operation: 'store', error });
-        if (thrown !== undefined) report(onError, thrown, 'listener');
+        publishError(onError, error, { operation: 'store', model, table });
       });
       // the app disconnected it: nothing may connect it again in the background
       keyv.on('disconnect', () => created.breaker.suspend());
@@ -88,6 +86,21 @@ export class CacheStore {
 
 /** The one map from a Keyv to its state: a Keyv is the app's object, the library keeps nothing on it. */
 const stores = new WeakMap<Keyv, CacheStore>();
+
+/**
+ * Sends a failure (already reported to `onError`) as an `error` event, where someone listens. A throwing `error`
+ * listener goes to `onError` only: reporting it as an event could loop.
+ */
+export function publishError(
+  onError: CacheErrorHandler,
+  error: unknown,
+  about: { readonly operation: string; readonly model: string; readonly table: string },
+  handlerModel?: string,
+): void {
+  if (!observed('error')) return;
+  const thrown = publish('error', { ...about, error });
+  if (thrown !== undefined) report(onError, thrown, 'listener', handlerModel);
+}
 
 /** Hands a failure to the app's handler; a handler that throws must not turn a good DB read into an error. */
 export function report(onError: CacheErrorHandler, error: unknown, operation: string, model?: string): void {

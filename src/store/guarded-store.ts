@@ -2,7 +2,7 @@ import type Keyv from 'keyv';
 import { observed, publish } from '../core/events.js';
 import { STORE_CHECK_KEY } from '../core/keys.js';
 import type { CacheErrorHandler, CacheEventMap, CacheEventName } from '../core/public-types.js';
-import { CacheStore, report } from './cache-store.js';
+import { CacheStore, publishError, report } from './cache-store.js';
 import type { LocalMap } from './memory-store.js';
 
 export interface StoreEntry {
@@ -74,10 +74,7 @@ export class GuardedStore {
   /** Reports a failure (of a store call, or of the cache's own work) to `onError` and as an `error` event. */
   reportFailure(error: unknown, operation: string): void {
     report(this.onError, error, operation, this.model);
-    if (!observed('error')) return;
-    const thrown = publish('error', { model: this.model, table: this.table, operation, error });
-    // a throwing `error` listener goes to onError only: reporting it as an event could loop
-    if (thrown !== undefined) report(this.onError, thrown, 'listener', this.model);
+    publishError(this.onError, error, { operation, model: this.model, table: this.table }, this.model);
   }
 
   /** Sends an event (the caller checked `observed`); a listener that throws is reported, never thrown. */
