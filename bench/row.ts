@@ -9,5 +9,7 @@ export interface Row {
   p99: number;
   dbPerOp: number;
   redisPerOp: number | null;
+  /** Round trips to Redis per operation (writes sent together count once); null off Redis. */
+  roundTripsPerOp: number | null;
   ratios: Record<string, number>;
 }

@@ -7,6 +7,7 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,10 +15,12 @@ import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import Keyv from 'keyv';
 import { Model } from 'objection';
-import { cached, CachedModel, cacheEvents, createMemoryStore } from 'objection-cache';
+import { cached, CachedModel, cacheEvents, createMemoryStore, type CacheOptions } from 'objection-cache';
 import { Bench } from 'tinybench';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
+import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+import { measureStaleness, type StalenessResult } from './staleness.js';
 import { renderChart } from './chart.js';
 import type { Row } from './row.js';
 
@@ -25,6 +28,7 @@ const ROWS = 100_000;
 const TIME = Number(process.env.BENCH_TIME ?? 500); // ms of measured runs per task
 const MIXED_OPS = Number(process.env.BENCH_MIXED_OPS ?? 20_000);
 const OUTAGE_OPS = 2_000;
+const STALENESS_WRITES = Number(process.env.BENCH_STALENESS_WRITES ?? 2_000);
 const here = import.meta.dirname;
 
 // ---------------------------------------------------------------- data
@@ -146,6 +150,7 @@ async function openRedis(): Promise<Redis | undefined> {
     console.warn(`Redis cases skipped: ${String(error)}`);
     return undefined;
   }
+  redisPorts.add(server.port);
   const client = infoClient(server.url);
   await client.connect();
   return { server, client };
@@ -163,6 +168,33 @@ async function redisKeyv(redis: Redis, namespace: string): Promise<Keyv> {
   const adapter = new KeyvRedis(redis.server.url);
   await adapter.getClient();
   return new Keyv(adapter, { namespace });
+}
+
+// ---------------------------------------------------------------- round trips
+/**
+ * Round trips to Redis, counted at this process's sockets: a write to a Redis socket starts one unless the last
+ * thing any Redis socket did was a write too (commands sent together, a pipeline or one command per cluster node,
+ * wait for their answers once). Only counted while a case's untimed counting run is under way.
+ */
+const redisPorts = new Set<number>();
+let roundTrips = 0;
+let countingTrips = false;
+let lastWasWrite = false;
+
+function countRoundTrips(): void {
+  const write = Socket.prototype.write;
+  const emit = Socket.prototype.emit;
+  Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+    if (countingTrips && redisPorts.has(this.remotePort ?? -1)) {
+      if (!lastWasWrite) roundTrips++;
+      lastWasWrite = true;
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as Socket['write'];
+  Socket.prototype.emit = function (this: Socket, event: string | symbol, ...args: unknown[]) {
+    if (event === 'data' && redisPorts.has(this.remotePort ?? -1)) lastWasWrite = false;
+    return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
+  } as Socket['emit'];
 }
 
 // ---------------------------------------------------------------- measuring
@@ -206,11 +238,17 @@ async function record(at: Where, kind: Row['kind'], task: Task, timing: Pick<Row
   const runs = task.countRuns ?? 20;
   let queries = 0;
   let commands = 0;
+  let trips = 0;
   for (let i = 0; i < runs; i++) {
     await task.beforeEach?.();
     const db0 = dbQueries;
     const c0 = await redisCommandCount(at.redis);
+    const r0 = roundTrips;
+    lastWasWrite = false;
+    countingTrips = true;
     await task.fn();
+    countingTrips = false;
+    trips += roundTrips - r0;
     queries += dbQueries - db0;
     commands += (await redisCommandCount(at.redis)) - c0;
   }
@@ -222,6 +260,7 @@ async function record(at: Where, kind: Row['kind'], task: Task, timing: Pick<Row
     ...timing,
     dbPerOp: queries / runs,
     redisPerOp: at.store === 'redis' ? commands / runs : null,
+    roundTripsPerOp: at.store === 'redis' ? trips / runs : null,
     ratios: {},
   };
   return addRow(row);
@@ -294,6 +333,7 @@ async function measureWorkload(
     p99: latencies[Math.floor(ops * 0.99)]!,
     dbPerOp: (dbQueries - db0) / ops,
     redisPerOp: at.store === 'redis' ? commands / ops : null,
+    roundTripsPerOp: null,
     ratios: {},
   };
   return addRow(row);
@@ -325,6 +365,7 @@ async function measureSequential(at: Where, name: string, ops: number, slowMs: n
     p99: latencies[Math.floor(ops * 0.99)]!,
     dbPerOp: (dbQueries - db0) / ops,
     redisPerOp: null,
+    roundTripsPerOp: null,
     ratios: {},
   };
   return addRow(row, `  (${slow} of ${ops} over ${slowMs} ms, max ${latencies[ops - 1]!.toFixed(0)} ms)`);
@@ -380,8 +421,8 @@ function mixedOps(read: (slug: string) => PromiseLike<unknown>, write: (slug: st
 
 // ---------------------------------------------------------------- one store: its setup
 /** The cached model on one store; the prefix names the database, so both databases' entries can share one Redis. */
-function definePost(keyv: Keyv, db: string) {
-  class Post extends CachedModel(Model, { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000 }) {
+function definePost(keyv: Keyv, db: string, options: CacheOptions = {}) {
+  class Post extends CachedModel(Model, { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000, ...options }) {
     static override tableName = 'posts';
     static override cacheKeys = ['slug', 'name'];
     declare id: number;
@@ -431,16 +472,8 @@ async function openStore(store: StoreKind, database: Database, redis: Redis | un
   const Post = definePost(keyv, db);
   Post.knex(knex);
 
-  // The hand-written cache-aside of the low-level API tutorial: get, and on a miss query and set.
   const hand = store === 'memory' ? new Keyv() : await redisKeyv(redis!, `hand-${db}`);
-  const handGet = async (slug: string) => {
-    let post = await hand.get(slug);
-    if (post === undefined) {
-      post = (await Plain.query().findOne({ slug }))?.toJSON() ?? null;
-      await hand.set(slug, post, 3_600_000);
-    }
-    return post;
-  };
+  const handGet = handWritten(hand, Plain);
   const bento = openBento(store, redis);
   const bentoGet = (slug: string) =>
     bento.getOrSet({ key: `b:${db}:${slug}`, ttl: '1h', factory: async () => (await Plain.query().findOne({ slug }))?.toJSON() ?? null });
@@ -463,6 +496,40 @@ async function openStore(store: StoreKind, database: Database, redis: Redis | un
     next,
     cold: () => `post-${1 + (next() % ROWS)}`,
   };
+}
+
+/** The hand-written cache-aside of Keyv's low-level API tutorial, on `keyv`: get, and on a miss query and set. */
+function handWritten(keyv: Keyv, Plain: typeof PlainPost): (slug: string) => Promise<unknown> {
+  return async (slug) => {
+    let post = await keyv.get(slug);
+    if (post === undefined) {
+      post = (await Plain.query().findOne({ slug }))?.toJSON() ?? null;
+      await keyv.set(slug, post, 3_600_000);
+    }
+    return post;
+  };
+}
+
+/** A Keyv store adapter over a Map that is no Map: Keyv, and so the cache, reach it the way they reach any adapter. */
+class MapAdapter {
+  readonly opts = {};
+  private readonly map = new Map<string, unknown>();
+  get(key: string): unknown {
+    return this.map.get(key);
+  }
+  set(key: string, value: unknown): boolean {
+    this.map.set(key, value);
+    return true;
+  }
+  delete(key: string): boolean {
+    return this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+  on(): this {
+    return this;
+  }
 }
 
 async function closeStore({ store, keyv, hand, bento }: Context): Promise<void> {
@@ -575,6 +642,8 @@ async function lookups(ctx: Context, base: LookupBaselines): Promise<void> {
   ratio(hot, { uncached: base.uncachedFind, 'hand-written': base.handHit, bentocache: base.bentoHit });
   await tenantPair(ctx);
   await eventsPair(ctx);
+  if (ctx.store === 'memory') await memoryStorePairs(ctx);
+  else await redisStorePairs(ctx);
   await Post.get('no-such-post');
   const miss = await measure(ctx, 'case', { name: 'get (cached miss)', fn: () => Post.get('no-such-post') });
   ratio(miss, { uncached: base.uncachedMiss, 'hand-written': base.handMiss, bentocache: base.bentoMiss });
@@ -603,6 +672,64 @@ async function tenantPair(ctx: Context): Promise<void> {
     { name: 'get (hit), interleaved', fn: () => Post.get('post-42') },
     { name: 'get (hit) through bindKnex(tenant knex)', fn: () => Bound.get('post-42') },
   );
+}
+
+/** A hit and the hand-written one on the same store, in alternating rounds; the case's row gets the ratio. */
+async function handPair(ctx: Context, hand: Task, task: Task): Promise<void> {
+  await hand.fn();
+  await task.fn();
+  const [baseline, row] = await measureInterleaved(ctx, hand, task);
+  ratio(row, { 'hand-written': baseline });
+}
+
+/**
+ * On memory, each hit against the hand-written cache-aside on the same kind of store: the default store (the
+ * hand-written one uses a plain `new Keyv()`), a plain `new Keyv()`, and a Keyv over a store adapter the cache
+ * knows nothing of (read through Keyv's own methods).
+ */
+async function memoryStorePairs(ctx: Context): Promise<void> {
+  const { Post, Plain, knex, db, handGet } = ctx;
+  const hand = { name: 'hand-written cache-aside hit (plain new Keyv()), interleaved', fn: () => handGet('post-42') };
+  await handPair(ctx, hand, { name: 'get (hit), default store, interleaved', fn: () => Post.get('post-42') });
+  const OnPlainKeyv = definePost(new Keyv(), db);
+  OnPlainKeyv.knex(knex);
+  await handPair(ctx, hand, { name: 'get (hit) on a plain new Keyv()', fn: () => OnPlainKeyv.get('post-42') });
+  const adapterHand = handWritten(new Keyv({ store: new MapAdapter() }), Plain);
+  const OnAdapter = definePost(new Keyv({ store: new MapAdapter() }), db);
+  OnAdapter.knex(knex);
+  await handPair(
+    ctx,
+    { name: 'hand-written cache-aside hit (Keyv over another adapter), interleaved', fn: () => adapterHand('post-42') },
+    { name: 'get (hit) on a Keyv over another adapter', fn: () => OnAdapter.get('post-42') },
+  );
+}
+
+/**
+ * On Redis, the hit against the hand-written one on the same Redis, and the local tier's hit against a
+ * hand-written cache-aside in process memory (a plain `new Keyv()`), each in alternating rounds.
+ */
+async function redisStorePairs(ctx: Context): Promise<void> {
+  const { Post, Plain, knex, db, handGet, redis } = ctx;
+  await handPair(
+    ctx,
+    { name: 'hand-written cache-aside hit, interleaved', fn: () => handGet('post-42') },
+    { name: 'get (hit), interleaved with the hand-written one', fn: () => Post.get('post-42') },
+  );
+  const localKeyv = await redisKeyv(redis!, `bench-local-${db}`);
+  const Local = definePost(localKeyv, db, { localCache: { maxEntries: 100_000, ttl: 60_000 } });
+  Local.knex(knex);
+  // a fill's own write comes back as an invalidation: a few reads, each after a turn of the event loop, settle it
+  for (let i = 0; i < 5; i++) {
+    await Local.get('post-42');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const memoryHand = handWritten(new Keyv(), Plain);
+  await handPair(
+    ctx,
+    { name: 'hand-written in-memory cache-aside hit (new Keyv()), interleaved', fn: () => memoryHand('post-42') },
+    { name: 'get (hit) from the local tier (localCache)', fn: () => Local.get('post-42') },
+  );
+  await localKeyv.disconnect();
 }
 
 /** What a listener on the read events costs a hit: the same hit with and without one, in alternating rounds. */
@@ -827,27 +954,69 @@ async function redisOutage(ctx: Context, base: LookupBaselines): Promise<void> {
   ratio(outage, { uncached: base.uncachedFind });
 }
 
+// ---------------------------------------------------------------- the local tier's staleness window
+const staleness: StalenessResult[] = [];
+
+/**
+ * How long after a write returns another process may still serve the old row from its local tier: one process
+ * writes a hot row STALENESS_WRITES times, another reads it from its tier all along (bench/staleness.ts), on the
+ * redis-server and on a three-master cluster started here.
+ */
+async function stalenessCases(redis: Redis): Promise<void> {
+  staleness.push(await measureStaleness('redis', [redis.server.url], STALENESS_WRITES));
+  const cluster = await startRedisCluster();
+  try {
+    staleness.push(await measureStaleness('cluster', cluster.urls, STALENESS_WRITES));
+  } finally {
+    await cluster.stop();
+  }
+  for (const r of staleness) {
+    console.log(
+      `local tier staleness on ${r.store}: ${r.writes} writes, ${r.reads} reads, ${r.staleReads} stale; window p50 ${r.windowMs.p50.toFixed(2)} ms, p99 ${r.windowMs.p99.toFixed(2)} ms, max ${r.windowMs.max.toFixed(2)} ms`,
+    );
+  }
+}
+
+function stalenessMarkdown(): string[] {
+  if (staleness.length === 0) return [];
+  return [
+    '',
+    'Local tier (`localCache`): how long after a write returned another process still served the old row (per write; 0 when no read did).',
+    '',
+    '| store | writes | reads | stale reads | window p50 ms | p99 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...staleness.map(
+      (r) =>
+        `| ${r.store} | ${fmt(r.writes)} | ${fmt(r.reads)} | ${fmt(r.staleReads)} | ${r.windowMs.p50.toFixed(2)} | ${r.windowMs.p99.toFixed(2)} | ${r.windowMs.max.toFixed(2)} |`,
+    ),
+  ];
+}
+
 // ---------------------------------------------------------------- run, report
 function resultsMarkdown(machine: string, postgres: boolean, redis: boolean): string {
   return [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; ${ROWS.toLocaleString('en')} posts in a SQLite file${postgres ? ' and in PostgreSQL on loopback' : ''}${redis ? ', redis-server on loopback' : ''}.`,
     '',
-    '| db | store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | × uncached | × hand-written | × bentocache |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| db | store | case | ops/s | p50 ms | p99 ms | DB queries/op | Redis commands/op | Redis round trips/op | × uncached | × hand-written | × bentocache |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => {
       const x = (label: string) => (r.ratios[label] === undefined ? '' : `${r.ratios[label]!.toFixed(2)}`);
       const name = r.kind === 'baseline' ? `*${r.name}*` : `**${r.name}**`;
-      return `| ${r.db} | ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
+      return `| ${r.db} | ${r.store} | ${name} | ${fmt(r.opsPerSec)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.dbPerOp.toFixed(2)} | ${r.redisPerOp === null ? '' : r.redisPerOp.toFixed(2)} | ${r.roundTripsPerOp === null ? '' : r.roundTripsPerOp.toFixed(2)} | ${x('uncached')} | ${x('hand-written')} | ${x('bentocache')} |`;
     }),
     '',
     'Ratios are ops/s of the case over ops/s of the baseline doing the same work (above 1: faster). Baselines are in italics.',
+    ...stalenessMarkdown(),
   ].join('\n');
 }
 
 async function writeResults(machine: string, postgres: boolean, redis: boolean): Promise<void> {
   const md = resultsMarkdown(machine, postgres, redis);
   writeFileSync(join(here, 'results.md'), `${md}\n`);
-  writeFileSync(join(here, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, rows: ROWS, time: TIME, results: rows }, null, 2)}\n`);
+  writeFileSync(
+    join(here, 'results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, rows: ROWS, time: TIME, results: rows, staleness }, null, 2)}\n`,
+  );
   writeFileSync(join(here, 'latency.svg'), await renderChart(rows));
   console.log(`\n${md}\n\nwrote bench/results.json, bench/results.md, bench/latency.svg`);
 }
@@ -862,6 +1031,7 @@ async function closeAll(redis: Redis | undefined, databases: Database[], sqlite:
 }
 
 async function main(): Promise<void> {
+  countRoundTrips();
   const redis = await openRedis();
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`objection-cache benchmark: ${ROWS.toLocaleString('en')} posts, ${machine}\n`);
@@ -878,6 +1048,7 @@ async function main(): Promise<void> {
     await runStore('memory', database, redis);
     if (redis) await runStore('redis', database, redis);
   }
+  if (redis) await stalenessCases(redis);
   await writeResults(machine, postgres !== undefined, redis !== undefined);
   await closeAll(redis, databases, sqlite, postgres);
 }

@@ -3,7 +3,7 @@ export { CachedModel } from './model/cached-model.js';
 export { cached } from './model/cached-value.js';
 export { cacheEvents } from './core/events.js';
 export { configureCache } from './config/options.js';
-export { createMemoryStore, BoundedMap } from './store/memory-store.js';
+export { createMemoryStore, BoundedMap } from './driver/memory-store.js';
 export type {
   CacheBreakerEvent,
   CacheDependency,
@@ -26,6 +26,7 @@ export type {
   CacheMissEvent,
   CacheStaleEvent,
   CacheVerifyOptions,
+  LocalCacheOptions,
   CacheOptions,
   CacheScope,
   CacheStatics,

@@ -16,7 +16,9 @@ forEachStore(test, 'get reads through: one DB query and one store read when cold
   const cold = await f.Post.get('post-1');
   t.is(cold?.name, 'Post 1');
   t.is(f.selects().length, 1);
-  t.is(f.store.calls.getMany, 1);
+  // On Redis a cold key costs two round trips: a read that also creates the missing guard (and generation), and
+  // the fill. Elsewhere the tokens are written after the read: three.
+  t.deepEqual([f.store.calls.getMany, f.store.calls.setMany], kind === 'memory' ? [1, 2] : [1, 1]);
   f.reset();
   const warm = await f.Post.get('post-1');
   t.deepEqual(warm?.toJSON(), cold?.toJSON());
@@ -293,7 +295,7 @@ forEachStore(test, 'a store that throws never fails a read: get falls back to th
 forEachStore(test, 'a store that never answers is bypassed after the timeout', async (t, kind) => {
   const errors: string[] = [];
   const f = await makeFixture(t, { kind, timeout: 20, onError: (error) => errors.push(String(error)) });
-  f.store.getMany = () => new Promise(() => {});
+  f.store.hang();
   t.is((await f.Post.get('post-1'))?.name, 'Post 1');
   t.regex(errors[0] ?? '', /getMany timed out after 20 ms/);
 });

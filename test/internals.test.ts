@@ -1,6 +1,7 @@
 import KeyvRedis, { createKeyv } from '@keyv/redis';
 import test from 'ava';
 import knex, { type Knex } from 'knex';
+import { defaultDeserialize, defaultSerialize } from '@keyv/serialize';
 import Keyv from 'keyv';
 import { EventEmitter } from 'node:events';
 import { Model, QueryBuilder, raw, type Page, type Relation, type StaticHookArguments } from 'objection';
@@ -17,6 +18,11 @@ import {
   isModelClass,
   joinTableModelClassOf,
   keyvRedisOf,
+  keyvMapOf,
+  toKeyvEnvelope,
+  fromKeyvEnvelope,
+  clientSideCacheBase,
+  clientSideCacheOf,
   knexBuilderState,
   operationArgs,
   outermostTransaction,
@@ -590,9 +596,62 @@ test('keyv: storedKeys are the keys Keyv delete and deleteMany send to Redis, an
     t.truthy(redis, name);
     t.deepEqual(redis?.storedKeys([keys[0]!]), byKeyv.slice(0, 1), `${name}: a single key is not prefixed as Keyv.delete does`);
     t.deepEqual(redis?.storedKeys(keys), byKeyv.slice(1), `${name}: keys are not prefixed as Keyv.deleteMany does`);
+    t.deepEqual(announced, [], `${name}: storedKeys announced a deletion`);
+    redis?.announceDelete([keys[0]!]);
+    redis?.announceDelete(keys);
     t.deepEqual(announced, byKeyvAnnounced, `${name}: preDelete is not announced as Keyv announces it`);
+    t.deepEqual(
+      keys.map((key) => redis!.storedPrefix + key),
+      byKeyv.slice(1),
+      `${name}: storedPrefix is not what storedKeys puts before a key`,
+    );
     t.deepEqual(client.deleted, [], 'storedKeys deletes nothing itself');
   }
+});
+
+test('keyv: keyvMapOf finds the Map of a plain Keyv and its prefix, and nothing behind an adapter or compression', (t) => {
+  const plain = new Keyv();
+  t.is(keyvMapOf(plain)?.map as unknown, plain.store);
+  t.is(keyvMapOf(plain)?.prefix, 'keyv:');
+  t.is(keyvMapOf(new Keyv({ namespace: 'app' }))?.prefix, 'app:');
+  t.is(keyvMapOf(new Keyv({ store: new Map(), useKeyPrefix: false }))?.prefix, '');
+  t.is(keyvMapOf(new Keyv({ store: new KeyvRedis('redis://127.0.0.1:1') })), undefined);
+  t.is(keyvMapOf(new Keyv({ compression: { compress: (v: unknown) => v, decompress: (v: unknown) => v } })), undefined);
+});
+
+test('keyv: a plain Keyv reads entries under its prefix written in KeyvMapEntry format, and the prefix is where it writes', async (t) => {
+  const keyv = new Keyv({ namespace: 'app' });
+  const { map, prefix } = keyvMapOf(keyv)!;
+  map.set(`${prefix}mine`, { value: 'x' } satisfies KeyvMapEntry);
+  t.is(await keyv.get('mine'), 'x');
+  await keyv.set('theirs', 'y');
+  t.true(map.has(`${prefix}theirs`), 'Keyv no longer writes under namespace:key');
+});
+
+test('keyv: toKeyvEnvelope writes what @keyv/serialize writes for a string, and fromKeyvEnvelope reads it back', (t) => {
+  const now = Date.now();
+  for (const value of ['gen\nguard\np\n{"a":1}', ':colon', '::two', 'plain', '', 'ünï "quoted" \\ back']) {
+    for (const expires of [undefined, now + 1000]) {
+      t.is(toKeyvEnvelope(value, expires), defaultSerialize({ value, expires }), JSON.stringify(value));
+      t.is(fromKeyvEnvelope(toKeyvEnvelope(value, expires), now), (defaultDeserialize(defaultSerialize({ value, expires })) as { value: string }).value);
+    }
+  }
+  t.is(fromKeyvEnvelope(toKeyvEnvelope('old', now - 1), now), undefined, 'an expired envelope is no value');
+  t.is(fromKeyvEnvelope('not json', now), undefined);
+  t.is(fromKeyvEnvelope(defaultSerialize({ value: Buffer.from('x') }), now), undefined, 'a Buffer is none of ours');
+  t.is(fromKeyvEnvelope(undefined, now), undefined);
+});
+
+test('redis: clientSideCacheBase is the provider class node-redis accepts from a client and a cluster', (t) => {
+  const Base = clientSideCacheBase();
+  t.is(typeof Base, 'function', '@redis/client lost BasicPooledClientSideCache');
+  const provider = new Base!({ maxEntries: 1 });
+  for (const hook of ['invalidate', 'clear', 'onError', 'onClose', 'disable', 'enable', 'handleCache', 'trackingOn'] as const) {
+    t.is(typeof (provider as unknown as Record<string, unknown>)[hook], 'function', `the provider lost ${hook}`);
+  }
+  const adapter = new KeyvRedis('redis://127.0.0.1:1');
+  const client = (adapter.client as unknown as { duplicate(o: object): object }).duplicate({ RESP: 3, clientSideCache: provider });
+  t.is(clientSideCacheOf(client), provider, 'a single client did not take the provider as it is');
 });
 
 test('keyv: KeyvMapEntry is how Keyv keeps an unserialized entry in a Map store', async (t) => {

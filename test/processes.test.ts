@@ -18,47 +18,66 @@ interface Stats {
   reads: number;
   writes: number;
   violations: string[];
+  staleWithinBound: number;
+  maxStaleAgeMs: number;
 }
 
-test('after a write returns, no process reads the old row: 0 violations in 6,000 concurrent operations', async (t) => {
-  const knex = await makeKnex(t, 'postgres');
-  await knex.schema.createTable('posts', (table) => {
-    table.increments('id');
-    table.string('slug').unique();
-    table.integer('views').notNullable().defaultTo(0);
+/** The staleness bound README states for the local tier. */
+const LOCAL_BOUND_MS = 100;
+
+const RUNS = [
+  { title: 'after a write returns, no process reads the old row: 0 violations in 6,000 concurrent operations', localCache: undefined },
+  {
+    title: `with localCache: no process reads a row older than a write that returned more than ${LOCAL_BOUND_MS} ms before (6,000 operations)`,
+    localCache: { maxEntries: 10_000, ttl: 60_000, boundMs: LOCAL_BOUND_MS },
+  },
+];
+
+for (const { title, localCache } of RUNS)
+  test(title, async (t) => {
+    const knex = await makeKnex(t, 'postgres');
+    await knex.schema.createTable('posts', (table) => {
+      table.increments('id');
+      table.string('slug').unique();
+      table.integer('views').notNullable().defaultTo(0);
+    });
+    await knex('posts').insert(Array.from({ length: ROWS }, (_, i) => ({ slug: `p${i + 1}` })));
+    const { port } = await postgresServer();
+    const database = (knex.client.config.connection as { database: string }).database;
+    const redis = await redisServer();
+    const worker = fileURLToPath(new URL('./helpers/worker.ts', import.meta.url));
+    const results = await Promise.all(
+      Array.from({ length: WORKERS }, (_, index) => {
+        const job = {
+          redisUrl: redis.url,
+          pg: { host: '127.0.0.1', port, user: 'postgres', database },
+          index,
+          workers: WORKERS,
+          rows: ROWS,
+          ops: OPS,
+          seed: 17 + index,
+          localCache,
+          namespace: localCache ? 'processes-local' : 'processes',
+        };
+        const child = fork(worker, [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        return new Promise<Stats>((resolve, reject) => {
+          let stats: Stats | undefined;
+          child.on('message', (message) => (stats = message as Stats));
+          child.on('error', reject);
+          child.on('exit', (code) => (code === 0 && stats ? resolve(stats) : reject(new Error(`worker ${index} exited with ${code}`))));
+        });
+      }),
+    );
+    const reads = results.reduce((n, r) => n + r.reads, 0);
+    const writes = results.reduce((n, r) => n + r.writes, 0);
+    const violations = results.flatMap((r) => r.violations);
+    const staleWithinBound = results.reduce((n, r) => n + r.staleWithinBound, 0);
+    const maxStaleAge = Math.max(...results.map((r) => r.maxStaleAgeMs));
+    t.log(`${WORKERS} processes: ${reads} reads, ${writes} writes, ${violations.length} violations`);
+    if (localCache) t.log(`local tier: ${staleWithinBound} reads older than a write that returned within the bound, oldest ${maxStaleAge} ms after it`);
+    t.true(reads + writes >= 5_000);
+    t.true(writes > 500 && reads > 3_000);
+    t.deepEqual(violations, []);
+    const rows = await knex('posts').sum('views as total');
+    t.is(Number(rows[0]!.total), writes, 'every write landed');
   });
-  await knex('posts').insert(Array.from({ length: ROWS }, (_, i) => ({ slug: `p${i + 1}` })));
-  const { port } = await postgresServer();
-  const database = (knex.client.config.connection as { database: string }).database;
-  const redis = await redisServer();
-  const worker = fileURLToPath(new URL('./helpers/worker.ts', import.meta.url));
-  const results = await Promise.all(
-    Array.from({ length: WORKERS }, (_, index) => {
-      const job = {
-        redisUrl: redis.url,
-        pg: { host: '127.0.0.1', port, user: 'postgres', database },
-        index,
-        workers: WORKERS,
-        rows: ROWS,
-        ops: OPS,
-        seed: 17 + index,
-      };
-      const child = fork(worker, [JSON.stringify(job)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      return new Promise<Stats>((resolve, reject) => {
-        let stats: Stats | undefined;
-        child.on('message', (message) => (stats = message as Stats));
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 && stats ? resolve(stats) : reject(new Error(`worker ${index} exited with ${code}`))));
-      });
-    }),
-  );
-  const reads = results.reduce((n, r) => n + r.reads, 0);
-  const writes = results.reduce((n, r) => n + r.writes, 0);
-  const violations = results.flatMap((r) => r.violations);
-  t.log(`${WORKERS} processes: ${reads} reads, ${writes} writes, ${violations.length} violations`);
-  t.true(reads + writes >= 5_000);
-  t.true(writes > 500 && reads > 3_000);
-  t.deepEqual(violations, []);
-  const rows = await knex('posts').sum('views as total');
-  t.is(Number(rows[0]!.total), writes, 'every write landed');
-});

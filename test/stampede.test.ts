@@ -78,7 +78,8 @@ forEachStore(test, 'getMany of 1,000 keys: one store getMany and one DB query co
   t.is(cold.filter(Boolean).length, 1000);
   t.is(f.store.calls.getMany, 1);
   t.is(f.selects().length, 1);
-  t.is(f.store.calls.setMany, 2, 'one write of new guard tokens, one of the filled rows');
+  if (kind === 'memory') t.is(f.store.calls.setMany, 2, 'one write of new guard tokens, one of the filled rows');
+  else t.is(f.store.calls.setMany, 1, 'on Redis the read created the guard tokens: one write, of the filled rows');
   f.reset();
   const warm = await f.Post.getMany(keys);
   t.deepEqual(

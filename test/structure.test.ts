@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 const SRC = resolve(import.meta.dirname, '../src');
 
 /** Top to bottom. Folders on one line are siblings and do not import each other. */
-const LAYERS: readonly (readonly string[])[] = [['index.ts'], ['model'], ['reads', 'invalidation'], ['config'], ['store'], ['core']];
+const LAYERS: readonly (readonly string[])[] = [['index.ts'], ['model'], ['reads', 'invalidation'], ['config'], ['store'], ['driver'], ['core']];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

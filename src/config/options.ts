@@ -1,6 +1,6 @@
 import type Keyv from 'keyv';
-import { createMemoryStore } from '../store/memory-store.js';
-import type { CacheErrorHandler, CacheOptions, CacheScope, CacheVerifyOptions } from '../core/public-types.js';
+import { createMemoryStore } from '../driver/memory-store.js';
+import type { CacheErrorHandler, CacheOptions, CacheScope, CacheVerifyOptions, LocalCacheOptions } from '../core/public-types.js';
 
 export const DEFAULT_TTL = 60 * 60 * 1000;
 export const DEFAULT_MISS_TTL = 5 * 60 * 1000;
@@ -15,6 +15,12 @@ const warn: CacheErrorHandler = (error, context) => {
 };
 
 let defaults: CacheOptions = {};
+/** Counts `configureCache` calls: model settings resolved before the last one are resolved again. */
+let revision = 0;
+
+export function defaultsRevision(): number {
+  return revision;
+}
 let defaultStore: Keyv | undefined;
 
 /** Sets process-wide defaults; `CachedModel(Base, options)` and a model's static properties override them. */
@@ -23,7 +29,9 @@ export function configureCache(options: CacheOptions): void {
     if (options[name] !== undefined) checkTtl(name, options[name]);
   }
   if (options.verify !== undefined) checkVerify(options.verify);
+  if (options.localCache !== undefined) checkLocalCache(options.localCache);
   defaults = { ...defaults, ...options };
+  revision++;
 }
 
 /** The settled options for one model: statics > mixin options > configureCache > built-ins. */
@@ -39,6 +47,8 @@ export interface ResolvedOptions {
   readonly graceTimeout: number;
   /** The consistency check, settled; undefined when off (no option, or a sample rate of 0). */
   readonly verify: Required<CacheVerifyOptions> | undefined;
+  /** The local tier's options, checked; undefined when off. */
+  readonly localCache: LocalCacheOptions | undefined;
 }
 
 export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl?: number; missTtl?: number; scope?: CacheScope }): ResolvedOptions {
@@ -54,6 +64,7 @@ export function resolveOptions(mixin: CacheOptions, statics: { store?: Keyv; ttl
     verify: checkVerify(pick('verify')),
     grace: checkTtl('grace', pick('grace') ?? 0),
     graceTimeout: checkTtl('graceTimeout', pick('graceTimeout') ?? 0),
+    localCache: checkLocalCache(pick('localCache')),
   };
 }
 
@@ -85,6 +96,22 @@ function checkVerify(verify: CacheVerifyOptions | undefined): Required<CacheVeri
   const settled = sampleRate === 0 ? undefined : { sampleRate, delay };
   settledVerify.set(verify, { settled });
   return settled;
+}
+
+/** The `localCache` option checked: a positive integer `maxEntries` and a `ttl` in ms above 0. */
+function checkLocalCache(localCache: LocalCacheOptions | undefined): LocalCacheOptions | undefined {
+  if (localCache === undefined) return undefined;
+  if (typeof localCache !== 'object' || localCache === null) {
+    throw new TypeError(`objection-cache: localCache must be an object such as { maxEntries: 10000, ttl: 5000 }, got ${String(localCache)}`);
+  }
+  const { maxEntries, ttl } = localCache;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new TypeError(`objection-cache: localCache.maxEntries must be a positive integer, got ${String(maxEntries)}`);
+  }
+  if (!isMilliseconds(ttl) || ttl === 0) {
+    throw new TypeError(`objection-cache: localCache.ttl must be a finite number of milliseconds > 0, got ${String(ttl)}`);
+  }
+  return localCache;
 }
 
 const settledVerify = new WeakMap<object, { settled: Required<CacheVerifyOptions> | undefined }>();

@@ -6,7 +6,7 @@ import { assertPrefix, generationKey, makeKeySpace, tableKeys, tableTokenKey, ty
 import type { CacheOptions, CacheScope, CacheStatics, CacheVerifyOptions } from '../core/public-types.js';
 import { GuardedStore } from '../store/guarded-store.js';
 import type { CatalogTable } from '../store/table-catalog.js';
-import { resolveOptions, type ResolvedOptions } from './options.js';
+import { defaultsRevision, resolveOptions, type ResolvedOptions } from './options.js';
 
 /** A model class as the cache sees it: Objection's statics plus ours. */
 export type CachedClass = typeof Model & CacheStatics & { readonly cacheMixinOptions: CacheOptions };
@@ -74,6 +74,8 @@ export interface ModelCache extends ModelSettings {
 }
 
 interface Memo {
+  /** What the options were resolved from: the statics, the mixin's options and the defaults' revision. */
+  readonly given: readonly unknown[];
   readonly inputs: readonly unknown[];
   readonly settings: ModelSettings;
 }
@@ -125,8 +127,25 @@ export function boundKnex(modelClass: CachedClass, given?: Knex | null): Knex {
 }
 
 function memoOf(modelClass: CachedClass): Memo {
+  // Every lookup asks: answer from what the options were resolved from, before resolving them again.
+  const store = storeOverride(modelClass);
+  const given = [
+    modelClass.cacheMixinOptions,
+    store,
+    modelClass.cacheTtl,
+    modelClass.cacheMissTtl,
+    modelClass.cacheScope,
+    modelClass.tableName,
+    modelClass.idColumn,
+    modelClass.cacheKeys,
+    modelClass.cacheVersion,
+    modelClass.cacheCascades,
+    defaultsRevision(),
+  ];
+  const known = memos.get(modelClass);
+  if (known && known.given.every((input, i) => input === given[i])) return known;
   const options = resolveOptions(modelClass.cacheMixinOptions, {
-    store: storeOverride(modelClass),
+    store,
     ttl: modelClass.cacheTtl,
     missTtl: modelClass.cacheMissTtl,
     scope: modelClass.cacheScope,
@@ -147,10 +166,14 @@ function memoOf(modelClass: CachedClass): Memo {
     options.verify,
     options.grace,
     options.graceTimeout,
+    options.localCache,
   ];
-  const memo = memos.get(modelClass);
-  if (memo && memo.inputs.every((input, i) => input === inputs[i])) return memo;
-  const fresh: Memo = { inputs, settings: build(modelClass, options) };
+  if (known && known.inputs.every((input, i) => input === inputs[i])) {
+    const same: Memo = { given, inputs, settings: known.settings };
+    memos.set(modelClass, same);
+    return same;
+  }
+  const fresh: Memo = { given, inputs, settings: build(modelClass, options) };
   memos.set(modelClass, fresh);
   return fresh;
 }
@@ -177,7 +200,7 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
   const idProperty = propertyOf(idColumn);
   const keys = declaredKeys.map(propertyOf);
   const keyColumns = [...new Set([idProperty, ...keys])];
-  const store = new GuardedStore(options.store, options.timeout, options.onError, name, table);
+  const store = new GuardedStore(options.store, options.timeout, options.onError, name, table, options.localCache);
   const catalog = store.state.tables.register(options.prefix, table, modelClass, cascades);
   catalog.addKeyColumns(keyColumns);
   return {

@@ -14,6 +14,8 @@
  * statement only.
  */
 
+import { createRequire } from 'node:module';
+
 /* ----------------------------------------------------------------------------------------------- knex */
 
 /** The settings given to `knex(config)`, as knex keeps them. */
@@ -225,52 +227,174 @@ export function inherited<F extends (...args: never[]) => unknown>(target: objec
 
 /* ----------------------------------------------------------------------------------------------- Keyv */
 
-/** What the UNLINK fast path needs of `@keyv/redis`'s adapter and its client (node-redis, single or cluster). */
-export interface KeyvRedisAdapter {
-  readonly namespace?: string;
-  getClient(): Promise<{ unlink(keys: string[]): Promise<number> }>;
-  createKeyPrefix(key: string, namespace?: string): string;
+/**
+ * What the native Redis driver needs of a node-redis client (`@redis/client` 5, single node or cluster): the
+ * commands it sends, and `duplicate` for the local tier's tracking connection.
+ */
+export interface NodeRedisClient {
+  mGet(keys: string[]): Promise<(string | null)[]>;
+  set(key: string, value: string, options?: { PX?: number; NX?: boolean; GET?: boolean }): Promise<unknown>;
+  unlink(keys: string[]): Promise<number>;
+  duplicate(overrides: object): NodeRedisClient;
+  connect(): Promise<unknown>;
+  close?(): Promise<unknown>;
+  destroy?(): void;
+  unref?(): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly isReady?: boolean;
+  /** Options it was made with (node-redis keeps them; a cluster keeps `rootNodes` and `defaults`). */
+  readonly options?: { readonly RESP?: number };
 }
 
-/** A Keyv over `@keyv/redis`, as the UNLINK fast path uses it. */
+/** What the Redis driver needs of `@keyv/redis`'s adapter. */
+export interface KeyvRedisAdapter {
+  readonly namespace?: string;
+  getClient(): Promise<NodeRedisClient>;
+  createKeyPrefix(key: string, namespace?: string): string;
+  isCluster(): boolean;
+}
+
+/** A Keyv over `@keyv/redis`, as the Redis driver uses it. */
 export interface KeyvRedis {
   readonly adapter: KeyvRedisAdapter;
-  /** `keys` as stored in Redis (Keyv's prefix, then the adapter's namespace), announced to `preDelete` hooks. */
+  /** Keys as stored in Redis: Keyv's prefix (`_getKeyPrefixArray`), then the adapter's namespace. */
   storedKeys(keys: readonly string[]): string[];
+  /** What `storedKeys` puts before every key (Keyv's prefix and the adapter's namespace). */
+  readonly storedPrefix: string;
+  /** Announces a deletion to Keyv's `preDelete` hooks, as Keyv's own `delete` and `deleteMany` do. */
+  announceDelete(keys: readonly string[]): void;
 }
 
 /**
- * A Keyv over `@keyv/redis`, or undefined for any other store. Keyv has no public way to send one native UNLINK
- * for many keys (its `deleteMany` sends one UNLINK per key inside MULTI/EXEC); the fast path prefixes keys the
- * way Keyv's own `deleteMany` does (Keyv's `_getKeyPrefixArray`, the adapter's `createKeyPrefix`) and announces
- * the deletion to Keyv's `preDelete` hooks (`hooks.trigger`) as Keyv does.
+ * A Keyv over `@keyv/redis`, or undefined for any other store (or one that compresses: its values are not ours
+ * to read natively). Keyv has no public way to send native commands, nor to read many keys without a promise
+ * and a deserialization per key: the Redis driver reaches the adapter's node-redis client (`getClient`) and
+ * prefixes keys the way Keyv's own calls do (Keyv's `_getKeyPrefixArray`, the adapter's `createKeyPrefix`).
  */
 export function keyvRedisOf(keyv: object): KeyvRedis | undefined {
   const internals = keyv as {
     store?: Partial<KeyvRedisAdapter>;
+    compression?: unknown;
     _getKeyPrefixArray?(keys: string[]): string[];
     hooks?: { trigger(event: string, data: unknown): void };
   };
   const adapter = internals.store;
   const prefixArray = internals._getKeyPrefixArray;
-  if (!adapter || typeof adapter.getClient !== 'function' || typeof adapter.createKeyPrefix !== 'function' || typeof prefixArray !== 'function')
+  if (
+    !adapter ||
+    typeof adapter.getClient !== 'function' ||
+    typeof adapter.createKeyPrefix !== 'function' ||
+    typeof adapter.isCluster !== 'function' ||
+    typeof prefixArray !== 'function' ||
+    internals.compression
+  )
     return undefined;
   const redis = adapter as KeyvRedisAdapter;
   return {
     adapter: redis,
     storedKeys(keys) {
+      return prefixArray.call(keyv, [...keys]).map((key) => redis.createKeyPrefix(key, redis.namespace));
+    },
+    get storedPrefix() {
+      return redis.createKeyPrefix(prefixArray.call(keyv, [''])[0]!, redis.namespace);
+    },
+    announceDelete(keys) {
       const keyvKeys = prefixArray.call(keyv, [...keys]);
       internals.hooks?.trigger('preDelete', { key: keyvKeys.length === 1 ? keyvKeys[0] : keyvKeys });
-      return keyvKeys.map((key) => redis.createKeyPrefix(key, redis.namespace));
     },
   };
 }
 
 /**
  * How Keyv (5.x, `src/index.ts` `set`) keeps an entry in a Map store when it serializes nothing: `{ value,
- * expires }`. The memory store reads and writes its own Map in that format, skipping Keyv's promise per key.
+ * expires }`. Keyv reads such an object back as it is, serializer or not (`get`: only strings are deserialized),
+ * so the memory driver reads and writes a Keyv's Map in that format, skipping Keyv's promise per key.
  */
 export interface KeyvMapEntry {
   readonly value: unknown;
   readonly expires?: number;
+}
+
+/** A Keyv whose store is a `Map`, and the prefix Keyv puts before every key there. */
+export interface KeyvMap {
+  readonly map: Map<string, unknown>;
+  readonly prefix: string;
+}
+
+/**
+ * The Map behind a Keyv (a plain `new Keyv()`, or `new Keyv({ store: new Map() })`), unless it compresses.
+ * Keyv's prefix (`_getKeyPrefix`: `namespace:` when `useKeyPrefix` and a namespace are set) is read once.
+ */
+export function keyvMapOf(keyv: object): KeyvMap | undefined {
+  const internals = keyv as { store?: unknown; compression?: unknown; namespace?: string; useKeyPrefix?: boolean };
+  if (!(internals.store instanceof Map) || internals.compression) return undefined;
+  const prefix = internals.useKeyPrefix !== false && internals.namespace ? `${internals.namespace}:` : '';
+  return { map: internals.store as Map<string, unknown>, prefix };
+}
+
+/**
+ * Keyv's envelope for a string value, as `@keyv/serialize` 1.x writes it (`{"value":…,"expires":…}`, expires left
+ * out when there is none, a string starting with `:` escaped as `::`) and reads it back. Values written natively
+ * to Redis keep it, so that Keyv, and releases that read through Keyv, read them as their own.
+ */
+export function toKeyvEnvelope(value: string, expires: number | undefined): string {
+  const escaped = value.startsWith(':') ? `:${value}` : value;
+  return expires === undefined ? `{"value":${JSON.stringify(escaped)}}` : `{"value":${JSON.stringify(escaped)},"expires":${expires}}`;
+}
+
+/** The value of a Keyv envelope, or undefined if it is none, has expired or holds no string. */
+export function fromKeyvEnvelope(raw: unknown, now: number): string | undefined {
+  if (typeof raw !== 'string' || !raw.startsWith('{')) return undefined;
+  let parsed: { value?: unknown; expires?: unknown };
+  try {
+    parsed = JSON.parse(raw) as { value?: unknown; expires?: unknown };
+  } catch {
+    return undefined;
+  }
+  const { value, expires } = parsed;
+  if (typeof value !== 'string' || (typeof expires === 'number' && now > expires)) return undefined;
+  return value.startsWith(':') ? (value.startsWith(':base64:') ? undefined : value.slice(1)) : value;
+}
+
+/**
+ * The hooks node-redis 5 (`@redis/client`, `lib/client/cache.ts`) calls on a client-side cache provider given as
+ * `clientSideCache`: `trackingOn` for the command each connection sends in its handshake (CLIENT TRACKING ON, so
+ * on every reconnect too), `invalidate` for each key of an `invalidate` push (null: all keys), `onError` /
+ * `onClose` when a connection breaks or closes, `clear` / `disable` / `enable` around a cluster's rediscovery,
+ * and `handleCache` for each cacheable read command. A single client and a cluster accept a subclass of
+ * `BasicPooledClientSideCache` alike; node-redis has no other way to hear invalidations of every node of a cluster.
+ */
+export interface ClientSideCacheHooks {
+  invalidate(key: unknown): void;
+  clear(resetStats?: boolean): void;
+  onError(): void;
+  onClose(): void;
+  disable(): void;
+  enable(): void;
+  handleCache(client: unknown, parser: unknown, fn: () => Promise<unknown>, transformReply?: unknown, typeMapping?: unknown): Promise<unknown>;
+}
+
+/**
+ * `BasicPooledClientSideCache` of the `@redis/client` that `@keyv/redis` uses (resolved from `@keyv/redis`'s own
+ * location: node-redis checks `instanceof` against its own copy), or undefined when it cannot be found.
+ */
+export function clientSideCacheBase(): (new (config?: object) => ClientSideCacheHooks) | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    let adapterRequire: NodeJS.Require = require;
+    try {
+      adapterRequire = createRequire(require.resolve('@keyv/redis'));
+    } catch {
+      // no @keyv/redis beside us: the @redis/client we can see is the only candidate
+    }
+    const redisClient = adapterRequire('@redis/client') as { BasicPooledClientSideCache?: new (config?: object) => ClientSideCacheHooks };
+    return typeof redisClient.BasicPooledClientSideCache === 'function' ? redisClient.BasicPooledClientSideCache : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The provider a node-redis client or cluster ended up with (its `clientSideCache` getter). */
+export function clientSideCacheOf(client: object): unknown {
+  return (client as { clientSideCache?: unknown }).clientSideCache;
 }

@@ -57,6 +57,12 @@ export interface CacheOptions {
   /** Re-read a sample of hits from the database, off the request path, and report any that differ (`stale`). */
   verify?: CacheVerifyOptions;
   /**
+   * With a Redis store (`@keyv/redis`), keep hot entries in this process too, invalidated by Redis (see
+   * `LocalCacheOptions`). Ignored on a store in this process's memory (it is local already); refused on stores
+   * that cannot tell this process what changed. Models sharing a Keyv share one local tier (same options).
+   */
+  localCache?: LocalCacheOptions;
+  /**
    * Keep a row (or cached miss) this many ms past its `ttl`, served only when the database read fails (or takes
    * longer than `graceTimeout`), and only while no write has flushed it. Default 0: off.
    */
@@ -66,6 +72,18 @@ export interface CacheOptions {
 }
 
 /** The live consistency check: `verify: { sampleRate: 0.01 }` re-reads one hit in a hundred. */
+/**
+ * The local tier (`localCache`): hot entries kept in this process in front of a Redis store, dropped when Redis
+ * says they changed (server-assisted client-side caching, `CLIENT TRACKING`), when this process writes them,
+ * and all at once whenever an invalidation may have been missed.
+ */
+export interface LocalCacheOptions {
+  /** At most this many keys (entries and the tokens that stamp them) kept in this process. */
+  readonly maxEntries: number;
+  /** How long (ms, > 0) a key is kept after the read that brought it, invalidated or not. */
+  readonly ttl: number;
+}
+
 export interface CacheVerifyOptions {
   /** The share of row hits re-read from the database, from 0 to 1. */
   readonly sampleRate: number;

@@ -11,7 +11,14 @@ export function asToken(raw: unknown): string | undefined {
   return typeof raw === 'string' && raw !== '' ? raw : undefined;
 }
 
-/** A fresh random token: a deleted token never comes back. */
+/**
+ * A fresh token, never made before by any process: 16 random characters drawn once per process (96 bits), then
+ * a counter. Tokens are compared, never guessed at, so uniqueness is all they need: a deleted token never comes
+ * back. Drawing random bytes per token cost a microsecond on every cold read.
+ */
 export function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  return PROCESS_PART + (++made).toString(36);
 }
+
+const PROCESS_PART = randomBytes(12).toString('base64url');
+let made = 0;

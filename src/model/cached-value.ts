@@ -203,6 +203,6 @@ const valueStores = new WeakMap<Keyv, GuardedStore>();
 
 function valueStoreOf(keyv: Keyv, options: ResolvedOptions): GuardedStore {
   let store = valueStores.get(keyv);
-  if (!store) valueStores.set(keyv, (store = new GuardedStore(keyv, options.timeout, options.onError, 'cached', '')));
+  if (!store) valueStores.set(keyv, (store = new GuardedStore(keyv, options.timeout, options.onError, 'cached', '', options.localCache)));
   return store;
 }

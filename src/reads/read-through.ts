@@ -148,7 +148,10 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
     return;
   }
   const asked = clock(events);
-  const raw = await store.getMany([cache.generationKey, ...batch.flatMap((waiter) => [waiter.keys.guard, waiter.keys.value])]);
+  const keys = [cache.generationKey, ...batch.flatMap((waiter) => [waiter.keys.guard, waiter.keys.value])];
+  // On Redis the read creates the missing tokens in the same round trip (a cold fill: read, DB, fill); elsewhere
+  // missingTokens writes them after the read.
+  const raw = store.createsTokens ? await store.readCreating(keys, tokenOffers(keys), cache.tokenTtl) : await store.getMany(keys);
   const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
   const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
   if (misses.length === 0) return;
@@ -266,6 +269,11 @@ function serveHits(
     }
   });
   return misses;
+}
+
+/** A fresh token for the generation and each guard (every key but the entries, which sit at even places). */
+function tokenOffers(keys: readonly string[]): (string | undefined)[] {
+  return keys.map((_, i) => (i % 2 === 0 && i > 0 ? undefined : newToken()));
 }
 
 /** The tokens to create before the DB read: the generation if the store had none, and each miss's guard. */

@@ -1,21 +1,30 @@
 import type Keyv from 'keyv';
 import { observed, publish } from '../core/events.js';
-import type { CacheErrorHandler } from '../core/public-types.js';
+import { keyvMapOf, keyvRedisOf } from '../core/internals.js';
+import type { CacheErrorHandler, LocalCacheOptions } from '../core/public-types.js';
+import type { StoreDriver, SyncDriver } from '../driver/driver.js';
+import { KeyvDriver } from '../driver/keyv-driver.js';
+import { MemoryDriver } from '../driver/memory-driver.js';
+import { RedisDriver } from '../driver/redis-driver.js';
+import { openTracking, type Tracking } from '../driver/redis-tracking.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { InFlight } from './in-flight.js';
-import { LocalMap, ownMapOf } from './memory-store.js';
+import { LocalTier } from './local-tier.js';
 import { PendingFlushes } from './pending-flushes.js';
-import { redisUnlink, type Unlink } from './redis-unlink.js';
 import { TableCatalog } from './table-catalog.js';
 
 /**
  * Everything the library holds for one Keyv, shared by every model (and `cached()` value) that uses it: the
- * breaker, the flushes that did not reach the store, the reads under way, and the tables it keeps entries of.
- * One per Keyv instance (`CacheStore.of`); the models' access to it, with their own timeouts and error
- * handlers, is store/guarded-store.ts. Print it (`String(store)`) to see its state.
+ * driver, the breaker, the flushes that did not reach the store, the reads under way, the tables it keeps
+ * entries of, and the local tier. One per Keyv instance (`CacheStore.of`); the models' access to it, with their
+ * own timeouts and error handlers, is store/guarded-store.ts. Print it (`String(store)`) to see its state.
  */
 export class CacheStore {
   readonly keyv: Keyv;
+  /** How entries are read, written and deleted (driver/). */
+  readonly driver: StoreDriver;
+  /** Set for a store in this process's memory: read and written directly, synchronously, and never failing. */
+  readonly local: SyncDriver | undefined;
   /** Opened by a failed call; checks the store in the background until a call gets through. */
   readonly breaker = new CircuitBreaker();
   /** Deletions that failed, sent again; while any is left the cache is bypassed for this store. */
@@ -24,13 +33,13 @@ export class CacheStore {
   readonly inFlight = new InFlight();
   /** The tables this store keeps entries of, their owners and key columns, per prefix. */
   readonly tables = new TableCatalog();
-  /** Set for a store made by `createMemoryStore`: read and written directly, synchronously, and never failing. */
-  readonly local: LocalMap | undefined;
-  /** Native UNLINK for a Keyv over `@keyv/redis`; undefined for other stores. */
-  readonly unlink: Unlink | undefined;
+  /** The local tier (`localCache`), made by the first model that asks; with it, reads go through `tierDriver`. */
+  tier: LocalTier | undefined;
+  tierDriver: StoreDriver | undefined;
+  private tracking: Tracking | undefined;
   /**
    * `error` events the Keyv emitted. Keyv and its adapters mostly report failures that way and answer as if the
-   * key were absent: a call during which the count moved failed.
+   * key were absent: a call through Keyv during which the count moved failed.
    */
   errors = 0;
   /** Deletions sent and not yet answered: a consistency check lets this process's racing flushes land first. */
@@ -45,9 +54,10 @@ export class CacheStore {
 
   private constructor(keyv: Keyv) {
     this.keyv = keyv;
-    const map = ownMapOf(keyv);
-    this.local = map && new LocalMap(map);
-    this.unlink = redisUnlink(keyv);
+    const map = keyvMapOf(keyv);
+    const redis = map ? undefined : keyvRedisOf(keyv);
+    this.local = map && new MemoryDriver(map);
+    this.driver = this.local ?? (redis ? new RedisDriver(redis) : new KeyvDriver(keyv));
   }
 
   /**
@@ -64,10 +74,46 @@ export class CacheStore {
         report(onError, error, 'store');
         publishError(onError, error, { operation: 'store', model, table });
       });
-      // the app disconnected it: nothing may connect it again in the background
-      keyv.on('disconnect', () => created.breaker.suspend());
+      // the app disconnected it: nothing may connect it again in the background, and the tier's connection goes
+      keyv.on('disconnect', () => {
+        created.breaker.suspend();
+        void created.closeTier();
+      });
     }
     return store;
+  }
+
+  /**
+   * The local tier for `options` (one per store): undefined on a store in this process's memory (local already).
+   * Throws a TypeError naming `model` on a store that cannot say what changed, or for options other than the
+   * tier's.
+   */
+  localTier(options: LocalCacheOptions, model: string): LocalTier | undefined {
+    if (this.local) return undefined;
+    if (this.tier) {
+      if (this.tier.options.maxEntries !== options.maxEntries || this.tier.options.ttl !== options.ttl) {
+        throw new TypeError(
+          `${model}: localCache ${JSON.stringify(options)} differs from ${JSON.stringify(this.tier.options)}, which another model set on the same store (one local tier per store)`,
+        );
+      }
+      return this.tier;
+    }
+    const redis = keyvRedisOf(this.keyv);
+    if (!(this.driver instanceof RedisDriver) || !redis) {
+      throw new TypeError(`${model}: localCache needs a Redis store (a Keyv over @keyv/redis), which tells this process what changed; this store cannot`);
+    }
+    const tier = new LocalTier(options);
+    const tracking = openTracking(redis, tier);
+    this.tier = tier;
+    this.tracking = tracking;
+    this.tierDriver = this.driver.readingThrough(tracking.client);
+    return tier;
+  }
+
+  private async closeTier(): Promise<void> {
+    const tracking = this.tracking;
+    this.tier = this.tierDriver = this.tracking = undefined;
+    await tracking?.close();
   }
 
   /** True while a flush that failed has not been delivered: reads must then neither serve nor fill entries. */
@@ -76,10 +122,10 @@ export class CacheStore {
   }
 
   toString(): string {
-    const kind = this.local ? 'memory' : this.unlink ? 'redis' : 'keyv';
+    const tier = this.tier ? `, local tier of ${this.tier.size} keys` : '';
     return (
-      `CacheStore(${kind}: breaker ${String(this.breaker)}, ${this.pendingFlushes.size} pending flush keys, ` +
-      `${this.inFlight.fills.size} fills and ${this.inFlight.computations.size} computations in flight, ${this.tables.size} tables)`
+      `CacheStore(${this.driver.kind}: breaker ${String(this.breaker)}, ${this.pendingFlushes.size} pending flush keys, ` +
+      `${this.inFlight.fills.size} fills and ${this.inFlight.computations.size} computations in flight, ${this.tables.size} tables${tier})`
     );
   }
 }

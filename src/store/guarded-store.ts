@@ -1,15 +1,16 @@
 import type Keyv from 'keyv';
 import { observed, publish } from '../core/events.js';
 import { STORE_CHECK_KEY } from '../core/keys.js';
-import type { CacheErrorHandler, CacheEventMap, CacheEventName } from '../core/public-types.js';
+import type { CacheErrorHandler, CacheEventMap, CacheEventName, LocalCacheOptions } from '../core/public-types.js';
+import type { StoreEntry } from '../driver/driver.js';
 import { CacheStore, publishError, report } from './cache-store.js';
-import type { LocalMap } from './memory-store.js';
+import type { LocalTier } from './local-tier.js';
 
-export interface StoreEntry {
-  readonly key: string;
-  readonly value: string;
-  /** Milliseconds; 0 or undefined keeps the entry until deleted. */
-  readonly ttl?: number;
+export type { StoreEntry };
+
+/** Keys read from process memory, synchronously: a store in memory, or the local tier in front of Redis. */
+export interface Peekable {
+  peek(keys: readonly string[]): unknown[];
 }
 
 /** What a read answers when the store failed, timed out or its breaker is open: the DB answers instead. */
@@ -43,22 +44,35 @@ export class GuardedStore {
   readonly table: string;
   private readonly timeout: number;
   private readonly onError: CacheErrorHandler;
+  /** The model asked for the local tier (and the store has one: not in memory, not disconnected). */
+  private readonly usesTier: boolean;
 
-  constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string, table: string) {
+  constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string, table: string, localCache?: LocalCacheOptions) {
     this.state = CacheStore.of(keyv, onError, model, table);
     this.timeout = timeout;
     this.onError = onError;
     this.model = model;
     this.table = table;
+    this.usesTier = localCache !== undefined && this.state.localTier(localCache, model) !== undefined;
+  }
+
+  /** The local tier this model reads through, if any. */
+  get tier(): LocalTier | undefined {
+    return this.usesTier ? this.state.tier : undefined;
   }
 
   get keyv(): Keyv {
     return this.state.keyv;
   }
 
-  /** Set for a store made by `createMemoryStore` (see CacheStore). */
-  get local(): LocalMap | undefined {
-    return this.state.local;
+  /**
+   * What answers from process memory: a store in memory, or the local tier while the breaker is closed (an open
+   * breaker means invalidations may have been missed).
+   */
+  get local(): Peekable | undefined {
+    if (this.state.local) return this.state.local;
+    const tier = this.tier;
+    return tier && !this.state.breaker.isOpen ? tier : undefined;
   }
 
   /** True after the app disconnected the Keyv, until its next call: nothing else may connect it again. */
@@ -91,20 +105,49 @@ export class GuardedStore {
     return this.deliverPending();
   }
 
-  /** One batched read. */
+  /** One batched read: from the local tier when it holds every key, else from the store (through the tier). */
   async getMany(keys: readonly string[]): Promise<readonly unknown[] | StoreDown> {
-    if (this.state.local) return this.state.local.peek(keys);
-    return this.call('getMany', () => this.state.keyv.getMany([...keys]), { key: keys[0] });
+    const state = this.state;
+    if (state.local) return state.local.peek(keys);
+    const tier = this.tier;
+    if (tier && state.tierDriver) {
+      if (!state.breaker.isOpen) {
+        const kept = tier.peek(keys);
+        if (tier.holds(kept)) return kept;
+      }
+      const driver = state.tierDriver;
+      return this.readThroughTier(tier, keys, () => driver.getMany(keys));
+    }
+    return this.call('getMany', () => state.driver.getMany(keys), { key: keys[0] });
+  }
+
+  /** True where a read can create missing tokens in the same round trip (`readCreating`): Redis. */
+  get createsTokens(): boolean {
+    return this.state.driver.readCreating !== undefined;
+  }
+
+  /** Reads `keys` and creates the absent ones `created` offers, in one round trip (see `createsTokens`). */
+  readCreating(keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[] | StoreDown> {
+    const tier = this.tier;
+    const read = ((tier && this.state.tierDriver) || this.state.driver).readCreating;
+    if (!read) return this.getMany(keys);
+    const fetch = () => read(keys, created, ttl);
+    return tier ? this.readThroughTier(tier, keys, fetch) : this.call('getMany', fetch, { key: keys[0] });
+  }
+
+  private async readThroughTier(tier: LocalTier, keys: readonly string[], fetch: () => Promise<readonly unknown[]>): Promise<readonly unknown[] | StoreDown> {
+    return (await tier.read(keys, () => this.call('getMany', fetch, { key: keys[0] }))) as readonly unknown[] | StoreDown;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
     if (entries.length === 0) return true;
-    if (this.state.local) {
-      this.state.local.setMany(entries);
+    const state = this.state;
+    if (state.local) {
+      state.local.write(entries);
       return true;
     }
-    const keyvEntries = entries.map(({ key, value, ttl }) => ({ key, value, ttl: ttl === 0 ? undefined : ttl }));
-    return (await this.call('setMany', () => this.state.keyv.setMany(keyvEntries), { key: entries[0]?.key })) !== STORE_DOWN;
+    state.tier?.drop(entries.map((entry) => entry.key));
+    return (await this.call('setMany', () => state.driver.setMany(entries), { key: entries[0]?.key })) !== STORE_DOWN;
   }
 
   /**
@@ -140,9 +183,11 @@ export class GuardedStore {
   private async deleteNowOrKeep(operation: string, keys: readonly string[], keep: (pending: CacheStore['pendingFlushes']) => void): Promise<boolean> {
     const state = this.state;
     if (state.local) {
-      state.local.deleteMany(keys);
+      state.local.remove(keys);
       return true;
     }
+    // read-your-writes in this process: no local copy outlives the write's await, whatever the store answers
+    state.tier?.drop(keys);
     if (!state.degraded && (await this.call(operation, () => this.remove(keys), { key: keys[0] })) !== STORE_DOWN) return true;
     keep(state.pendingFlushes);
     if (state.breaker.isOpen) {
@@ -206,10 +251,9 @@ export class GuardedStore {
     }
   }
 
-  /** One deletion call: native UNLINKs on Redis, Keyv's deleteMany elsewhere. */
-  private async remove(keys: readonly string[]): Promise<unknown> {
-    if (this.state.unlink) return this.state.unlink(keys);
-    return keys.length === 1 ? this.state.keyv.delete(keys[0]!) : this.state.keyv.deleteMany([...keys]);
+  /** One deletion call (native UNLINKs on Redis). */
+  private remove(keys: readonly string[]): Promise<void> {
+    return this.state.driver.deleteMany(keys);
   }
 
   /**
@@ -241,6 +285,8 @@ export class GuardedStore {
     }
     const wasOpen = breaker.isOpen;
     if (result === STORE_DOWN) {
+      // a connection that failed may have missed invalidations: the local tier forgets all it holds
+      this.state.tier?.forgetAll();
       this.state.checkKey = options.key;
       breaker.open(this.check);
     } else {

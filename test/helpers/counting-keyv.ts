@@ -1,8 +1,52 @@
 import Keyv from 'keyv';
 
-/** A Keyv that counts the calls the cache makes on it (and the keys they carry). */
+/**
+ * A Keyv store over a Map that is not itself a Map: Keyv (and so the cache's generic driver) goes through it call by
+ * call, where a Map would be read by the cache directly (the memory driver), past the counts.
+ */
+export class MapAdapter {
+  readonly map: Map<string, unknown>;
+  readonly opts = {};
+  constructor(map = new Map<string, unknown>()) {
+    this.map = map;
+  }
+  get(key: string): unknown {
+    return this.map.get(key);
+  }
+  set(key: string, value: unknown): boolean {
+    this.map.set(key, value);
+    return true;
+  }
+  delete(key: string): boolean {
+    return this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+  on(): this {
+    return this;
+  }
+}
+
+interface RedisClientLike {
+  [name: string]: unknown;
+}
+
+/**
+ * A Keyv that counts the calls the cache makes on it (and the keys they carry). In memory it is a Keyv over a
+ * MapAdapter, counted at Keyv's methods; over @keyv/redis, where the cache sends commands through the adapter's
+ * client, each `getClient()` the cache makes is one call: counted as `getMany` when it reads (MGET, with the SET NX
+ * that create missing tokens beside it), `setMany` when it writes; deletions are counted through Keyv's preDelete hook.
+ */
 export class CountingKeyv extends Keyv {
   calls: Record<string, number> = {};
+  private getManyWaiters: ((value: void) => void)[] = [];
   keysDeleted: string[][] = [];
   /** The ttl of every entry written through setMany, by key. */
   ttls = new Map<string, number | undefined>();
@@ -10,7 +54,11 @@ export class CountingKeyv extends Keyv {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keyv's constructor overloads, passed through
   constructor(store?: any, options?: any) {
-    super(store, options);
+    super(
+      store === undefined || store instanceof Map ? new MapAdapter(store) : isMapOptions(store) ? { ...store, store: new MapAdapter(store.store) } : store,
+      options,
+    );
+    this.countClientCalls();
     // Deletions are counted through Keyv's preDelete hook: Keyv's own delete/deleteMany announce themselves there,
     // and so does the cache's native UNLINK path for @keyv/redis, which does not go through deleteMany.
     this.hooks.addHandler('preDelete', (data: { key: string | string[] }) => {
@@ -24,6 +72,46 @@ export class CountingKeyv extends Keyv {
     });
   }
 
+  /** Counts the calls the cache's Redis driver makes through the adapter's client (see the class comment). */
+  private countClientCalls(): void {
+    const adapter = this.store as { getClient?: () => Promise<RedisClientLike> };
+    const getClient = adapter.getClient;
+    if (typeof getClient !== 'function') return;
+    const counting = this;
+    adapter.getClient = async function (this: unknown) {
+      const client = await getClient.call(this);
+      let read = false;
+      let written = false;
+      const view: RedisClientLike = Object.create(client);
+      const reading =
+        (name: string) =>
+        (...args: unknown[]) => {
+          if (!read) counting.count('getMany');
+          read = true;
+          const answer = (client[name] as (...a: unknown[]) => Promise<unknown>).apply(client, args);
+          return answer.finally(() => {
+            for (const resolve of counting.getManyWaiters.splice(0)) resolve();
+          });
+        };
+      view.mGet = reading('mGet');
+      view.set = (key: string, value: string, options?: { PX?: number; NX?: boolean }) => {
+        // SET NX beside an MGET creates a missing token within the read (the driver's readCreating)
+        if (options?.NX) return (client.set as (...a: unknown[]) => Promise<unknown>).call(client, key, value, options);
+        if (!written) counting.count('setMany');
+        written = true;
+        counting.ttls.set(counting.unprefixed(key), options?.PX);
+        return (client.set as (...a: unknown[]) => Promise<unknown>).call(client, key, value, options);
+      };
+      return view;
+    };
+  }
+
+  /** A key as the cache names it, from the key Redis holds (Keyv's and the adapter's prefixes removed). */
+  private unprefixed(stored: string): string {
+    const tag = stored.indexOf('{');
+    return tag >= 0 ? stored.slice(tag) : stored;
+  }
+
   /** Every call fails while set, whichever way it reaches the store (Keyv's methods or the adapter's client). */
   get failing(): boolean {
     return this.failingNow;
@@ -34,6 +122,13 @@ export class CountingKeyv extends Keyv {
     if (typeof adapter.getClient !== 'function') return;
     adapter.realGetClient ??= adapter.getClient;
     adapter.getClient = value ? () => Promise.reject(new Error('store down (client)')) : adapter.realGetClient;
+  }
+
+  /** From now on no read is ever answered: Keyv's getMany, and (for @keyv/redis) every command of the adapter's client. */
+  hang(): void {
+    this.getMany = () => new Promise(() => {});
+    const adapter = this.store as { getClient?: () => Promise<unknown> };
+    if (typeof adapter.getClient === 'function') adapter.getClient = () => new Promise(() => {});
   }
 
   private deleteHold: (() => Promise<void>) | undefined;
@@ -119,8 +214,6 @@ export class CountingKeyv extends Keyv {
     }
   }
 
-  private getManyWaiters: ((value: void) => void)[] = [];
-
   /** Resolves (a tick after) the next `getMany` on this store has answered. */
   nextGetMany(): Promise<void> {
     return waitOn(this.getManyWaiters).then(() => new Promise<void>((resolve) => setImmediate(resolve)));
@@ -157,6 +250,10 @@ export class CountingKeyv extends Keyv {
     this.calls = {};
     this.keysDeleted = [];
   }
+}
+
+function isMapOptions(options: unknown): options is { store: Map<string, unknown> } {
+  return typeof options === 'object' && options !== null && (options as { store?: unknown }).store instanceof Map;
 }
 
 /**

@@ -4,7 +4,10 @@ import Keyv from 'keyv';
 
 import type { CacheErrorContext } from '../../../src/core/public-types.js';
 import { CacheStore, report } from '../../../src/store/cache-store.js';
-import { LocalMap, createMemoryStore } from '../../../src/store/memory-store.js';
+import { createMemoryStore } from '../../../src/driver/memory-store.js';
+import { MemoryDriver } from '../../../src/driver/memory-driver.js';
+import { KeyvDriver } from '../../../src/driver/keyv-driver.js';
+import { RedisDriver } from '../../../src/driver/redis-driver.js';
 
 interface Heard {
   readonly error: unknown;
@@ -30,24 +33,30 @@ test('CacheStore.of: one object per Keyv, whoever asks', (t) => {
   );
 });
 
-test('a memory store is local, with no unlink', (t) => {
+test('a memory store is local: the memory driver', (t) => {
   const store = CacheStore.of(createMemoryStore(), () => undefined);
-  t.true(store.local instanceof LocalMap);
-  t.is(store.unlink, undefined);
+  t.true(store.local instanceof MemoryDriver);
+  t.is(store.driver, store.local!);
   t.true(String(store).startsWith('CacheStore(memory: '));
 });
 
-test('any other Keyv is not local', (t) => {
+test('a plain new Keyv() (a Map in this process) is local too', (t) => {
   const store = CacheStore.of(new Keyv(), () => undefined);
+  t.true(store.local instanceof MemoryDriver);
+  t.true(String(store).startsWith('CacheStore(memory: '));
+});
+
+test('a Keyv over another store goes through Keyv', (t) => {
+  const store = CacheStore.of(new Keyv({ store: new Map(), compression: { compress: (v: unknown) => v, decompress: (v: unknown) => v } }), () => undefined);
   t.is(store.local, undefined);
-  t.is(store.unlink, undefined);
+  t.true(store.driver instanceof KeyvDriver);
   t.true(String(store).startsWith('CacheStore(keyv: '));
 });
 
-test('a Keyv over @keyv/redis gets the native unlink (nothing connects)', (t) => {
+test('a Keyv over @keyv/redis gets the Redis driver (nothing connects)', (t) => {
   const store = CacheStore.of(new Keyv({ store: new KeyvRedis('redis://127.0.0.1:1') }), () => undefined);
   t.is(store.local, undefined);
-  t.is(typeof store.unlink, 'function');
+  t.true(store.driver instanceof RedisDriver);
   t.true(String(store).startsWith('CacheStore(redis: '));
 });
 

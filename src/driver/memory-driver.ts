@@ -1,0 +1,56 @@
+import { fromKeyvEnvelope, type KeyvMap, type KeyvMapEntry } from '../core/internals.js';
+import type { StoreEntry, SyncDriver } from './driver.js';
+
+/**
+ * A Keyv whose store is a Map in this process (`createMemoryStore`, a plain `new Keyv()`), read and written
+ * directly: no promise, no serialization, no timer per key. Entries are kept as Keyv keeps them unserialized
+ * (`{ value, expires }`, under Keyv's prefix), which Keyv reads back as they are; an entry Keyv itself serialized
+ * (a string) is read through its envelope.
+ */
+export class MemoryDriver implements SyncDriver {
+  readonly kind = 'memory';
+  private readonly map: Map<string, unknown>;
+  private readonly prefix: string;
+
+  constructor({ map, prefix }: KeyvMap) {
+    this.map = map;
+    this.prefix = prefix;
+  }
+
+  peek(keys: readonly string[]): unknown[] {
+    const now = Date.now();
+    return keys.map((key) => {
+      const stored = this.prefix + key;
+      const entry = this.map.get(stored);
+      if (entry === undefined) return undefined;
+      if (typeof entry === 'string') return fromKeyvEnvelope(entry, now);
+      const { value, expires } = entry as KeyvMapEntry;
+      if (expires !== undefined && expires < now) {
+        this.map.delete(stored);
+        return undefined;
+      }
+      return value;
+    });
+  }
+
+  write(entries: readonly StoreEntry[]): void {
+    const now = Date.now();
+    for (const { key, value, ttl } of entries) this.map.set(this.prefix + key, ttl ? { value, expires: now + ttl } : { value });
+  }
+
+  remove(keys: readonly string[]): void {
+    for (const key of keys) this.map.delete(this.prefix + key);
+  }
+
+  async getMany(keys: readonly string[]): Promise<readonly unknown[]> {
+    return this.peek(keys);
+  }
+
+  async setMany(entries: readonly StoreEntry[]): Promise<void> {
+    this.write(entries);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.remove(keys);
+  }
+}

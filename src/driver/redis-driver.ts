@@ -1,0 +1,120 @@
+import { hashTagOf } from '../core/keys.js';
+import { fromKeyvEnvelope, toKeyvEnvelope, type KeyvRedis, type NodeRedisClient } from '../core/internals.js';
+import type { StoreDriver, StoreEntry } from './driver.js';
+
+/** Where a driver's commands go: the adapter's client, or (reads of the local tier) a tracking connection. */
+export type ClientSource = () => Promise<NodeRedisClient>;
+
+// A bulk write can flush hundreds of thousands of keys; node-redis passes a command's arguments on the stack, so
+// each command takes at most this many keys (all sent in the same tick: still one round trip).
+const KEYS_PER_COMMAND = 5_000;
+
+/**
+ * A Keyv over `@keyv/redis`, driven through the adapter's node-redis client: one MGET per read (per hash tag on a
+ * cluster), SETs sent together (no MULTI: each entry stands alone), one UNLINK per hash tag for deletions, and a
+ * read that creates missing tokens in the same round trip (`readCreating`). Keys are prefixed and values wrapped (Keyv's envelope)
+ * exactly as Keyv would, so a Keyv, and a release of this library reading through Keyv, read what it writes. It
+ * skips Keyv's per-call work: hooks other than `preDelete`, statistics, a promise and a JSON revival per key.
+ */
+export class RedisDriver implements StoreDriver {
+  readonly kind = 'redis';
+  private readonly redis: KeyvRedis;
+  private readonly reader: ClientSource;
+  private readonly writer: ClientSource;
+
+  constructor(redis: KeyvRedis, reader?: ClientSource) {
+    this.redis = redis;
+    this.writer = () => redis.adapter.getClient();
+    this.reader = reader ?? this.writer;
+  }
+
+  /** The same store, read through `reader` (a tracking connection) and written as before. */
+  readingThrough(reader: ClientSource): RedisDriver {
+    return new RedisDriver(this.redis, reader);
+  }
+
+  async getMany(keys: readonly string[]): Promise<readonly unknown[]> {
+    const stored = this.redis.storedKeys(keys);
+    const client = await this.reader();
+    const now = Date.now();
+    const values = await this.inGroups(stored, (group) => client.mGet(group));
+    return values.map((value) => fromKeyvEnvelope(value, now));
+  }
+
+  async setMany(entries: readonly StoreEntry[]): Promise<void> {
+    const stored = this.redis.storedKeys(entries.map((entry) => entry.key));
+    const client = await this.writer();
+    const now = Date.now();
+    await Promise.all(
+      entries.map(({ value, ttl }, i) =>
+        ttl ? client.set(stored[i]!, toKeyvEnvelope(value, now + ttl), { PX: ttl }) : client.set(stored[i]!, toKeyvEnvelope(value, undefined)),
+      ),
+    );
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.redis.announceDelete(keys);
+    const stored = this.redis.storedKeys(keys);
+    const client = await this.writer();
+    // one UNLINK per hash tag: every key of one command in one slot, on a cluster and a single node alike
+    await Promise.all(batches(byTag(stored), KEYS_PER_COMMAND).map((batch) => client.unlink(batch)));
+  }
+
+  /**
+   * One round trip: the MGET of every key, and beside it a `SET key value NX GET` for each key with a value to
+   * create. The MGET reads what is there (and is what the local tier's tracking connection must see, to be told
+   * of changes); each SET creates its key only if absent and answers what was there. Nothing is written for a
+   * key that exists, so a hit costs one native command per token beside its MGET, well under a Lua script's
+   * per-call cost on the server (measured: 0.3 µs per SET against 15 µs per EVALSHA on this 2-core machine).
+   * The pipeline is not atomic, and need not be: a token another process creates or a flush deletes between
+   * the MGET and the SET leaves this read stamped with a token that is not the current one, so its fill is
+   * never served, which is the race guard's rule.
+   */
+  readonly readCreating = async (keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[]> => {
+    const stored = this.redis.storedKeys(keys);
+    const client = await this.reader();
+    const now = Date.now();
+    const expires = ttl ? now + ttl : undefined;
+    const options = ttl ? { NX: true, GET: true, PX: ttl } : { NX: true, GET: true };
+    const offers = created.map((value) => (value === undefined ? undefined : toKeyvEnvelope(value, expires)));
+    const [values, previous] = await Promise.all([
+      this.inGroups(stored, (group) => client.mGet(group)),
+      Promise.all(offers.map((offer, i) => (offer === undefined ? undefined : (client.set(stored[i]!, offer, options) as Promise<string | null>)))),
+    ]);
+    return values.map((value, i) => {
+      const offer = offers[i];
+      // absent when read: the SET answered what another process put there meanwhile, or nothing (ours is in)
+      const current = value ?? (offer === undefined ? null : (previous[i] ?? offer));
+      return fromKeyvEnvelope(current, now);
+    });
+  };
+
+  /** Runs `command` on groups of keys that one command may take, and puts the answers back in key order. */
+  private async inGroups(stored: string[], command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
+    if (!this.redis.adapter.isCluster() && stored.length <= KEYS_PER_COMMAND) return command(stored);
+    const groups = batches(this.redis.adapter.isCluster() ? byTag(stored) : [stored], KEYS_PER_COMMAND);
+    const answers = await Promise.all(groups.map(command));
+    const byKey = new Map<string, string | null>();
+    groups.forEach((group, i) => group.forEach((key, j) => byKey.set(key, answers[i]![j] ?? null)));
+    return stored.map((key) => byKey.get(key) ?? null);
+  }
+}
+
+function byTag(stored: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const key of stored) {
+    const tag = hashTagOf(key);
+    const group = groups.get(tag);
+    if (group) group.push(key);
+    else groups.set(tag, [key]);
+  }
+  return [...groups.values()];
+}
+
+function batches(groups: readonly string[][], size: number): string[][] {
+  return groups.flatMap((group) => chunks(group.length, size).map(([from, to]) => group.slice(from, to)));
+}
+
+function chunks(length: number, size: number): [number, number][] {
+  return Array.from({ length: Math.ceil(length / size) }, (_, i) => [i * size, Math.min(length, (i + 1) * size)]);
+}
