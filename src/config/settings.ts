@@ -185,6 +185,7 @@ function memoOf(modelClass: CachedClass): Memo {
  */
 function storeOverride(modelClass: CachedClass): Keyv | undefined {
   for (let current: object | null = modelClass; current && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
+    if (!Object.hasOwn(current, 'cacheStore')) continue;
     const descriptor = Object.getOwnPropertyDescriptor(current, 'cacheStore');
     if (descriptor && 'value' in descriptor && descriptor.value !== undefined) return descriptor.value as Keyv;
   }

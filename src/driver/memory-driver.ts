@@ -19,18 +19,19 @@ export class MemoryDriver implements SyncDriver {
 
   peek(keys: readonly string[]): unknown[] {
     const now = Date.now();
-    return keys.map((key) => {
-      const stored = this.prefix + key;
-      const entry = this.map.get(stored);
-      if (entry === undefined) return undefined;
-      if (typeof entry === 'string') return fromKeyvEnvelope(entry, now);
-      const { value, expires } = entry as KeyvMapEntry;
-      if (expires !== undefined && expires < now) {
-        this.map.delete(stored);
-        return undefined;
-      }
-      return value;
-    });
+    const values: unknown[] = [];
+    for (const key of keys) values.push(this.read(this.prefix === '' ? key : this.prefix + key, now));
+    return values;
+  }
+
+  private read(stored: string, now: number): unknown {
+    const entry = this.map.get(stored);
+    if (entry === undefined) return undefined;
+    if (typeof entry === 'string') return fromKeyvEnvelope(entry, now);
+    const { value, expires } = entry as KeyvMapEntry;
+    if (expires === undefined || expires >= now) return value;
+    this.map.delete(stored);
+    return undefined;
   }
 
   write(entries: readonly StoreEntry[]): void {

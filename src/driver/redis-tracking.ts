@@ -63,24 +63,35 @@ export function openTracking(redis: KeyvRedis, listener: InvalidationListener): 
     }
   }
   const provider: ClientSideCacheHooks = new Invalidations({ maxEntries: 1 });
+  let connecting: Promise<NodeRedisClient> | undefined;
   let opened: NodeRedisClient | undefined;
   let closed = false;
-  const connecting = (async () => {
+  const open = async (): Promise<NodeRedisClient> => {
     const source = await redis.adapter.getClient();
     const client = source.duplicate({ RESP: 3, clientSideCache: provider });
     if (clientSideCacheOf(client) !== provider) {
       throw new Error('objection-cache: localCache could not attach to the Redis client (another copy of @redis/client?)');
     }
+    // node-redis throws an `error` event no one listens to; the provider hears the same failures
     client.on('error', () => listener.forgetAll());
-    opened = client;
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      await shut(client);
+      throw error;
+    }
     client.unref?.();
+    opened = client;
     if (closed) await shut(client);
     return client;
-  })();
-  connecting.catch(() => undefined);
+  };
   return {
-    client: () => connecting,
+    // a connection that never opened is tried again by the next read; once open, node-redis reconnects it
+    client: () =>
+      (connecting ??= open().catch((error: unknown) => {
+        connecting = undefined;
+        throw error;
+      })),
     async close() {
       closed = true;
       listener.forgetAll();
