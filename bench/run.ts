@@ -20,6 +20,7 @@ import { Bench } from 'tinybench';
 import { startPostgres, type Postgres } from '../test/helpers/postgres.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+import { MapAdapter } from '../test/helpers/counting-keyv.js';
 import { measureStaleness, type StalenessResult } from './staleness.js';
 import { renderChart } from './chart.js';
 import type { Row } from './row.js';
@@ -510,28 +511,6 @@ function handWritten(keyv: Keyv, Plain: typeof PlainPost): (slug: string) => Pro
   };
 }
 
-/** A Keyv store adapter over a Map that is no Map: Keyv, and so the cache, reach it the way they reach any adapter. */
-class MapAdapter {
-  readonly opts = {};
-  private readonly map = new Map<string, unknown>();
-  get(key: string): unknown {
-    return this.map.get(key);
-  }
-  set(key: string, value: unknown): boolean {
-    this.map.set(key, value);
-    return true;
-  }
-  delete(key: string): boolean {
-    return this.map.delete(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-  on(): this {
-    return this;
-  }
-}
-
 async function closeStore({ store, keyv, hand, bento }: Context): Promise<void> {
   await bento.disconnectAll();
   if (store === 'redis') {
@@ -766,6 +745,40 @@ async function getManyCases(ctx: Context, base: BatchBaselines): Promise<void> {
     fn: () => Post.getMany(coldHundred),
   });
   ratio(coldMany, { uncached: base.uncachedMany });
+  await fanOut(ctx);
+}
+
+/**
+ * A GraphQL-style fan-out: 100 resolvers each calling `get` for one key after awaits of their own, in one tick.
+ * Batching in a tick makes it one store read (and one DB query cold), like getMany(100); the baseline is the
+ * same 100 lookups uncached, each its own findOne.
+ */
+async function fanOut(ctx: Context): Promise<void> {
+  const { Post, Plain, hundred, cold } = ctx;
+  const resolveAll = (slugs: readonly string[], lookup: (slug: string) => PromiseLike<unknown>) =>
+    Promise.all(
+      slugs.map(async (slug) => {
+        await null;
+        return lookup(slug);
+      }),
+    );
+  const uncached = await measure(ctx, 'baseline', {
+    name: 'uncached fan-out: 100 resolvers, a findOne each',
+    fn: () => resolveAll(hundred, (slug) => Plain.query().findOne({ slug })),
+  });
+  await resolveAll(hundred, (slug) => Post.get(slug));
+  const warm = await measure(ctx, 'case', { name: 'fan-out: 100 resolvers, a get() each, warm', fn: () => resolveAll(hundred, (slug) => Post.get(slug)) });
+  ratio(warm, { uncached });
+  let coldHundred: string[] = [];
+  const coldFan = await measure(ctx, 'case', {
+    name: 'fan-out: 100 resolvers, a get() each, cold',
+    beforeEach: async () => {
+      coldHundred = Array.from({ length: 100 }, cold);
+      await Post.flush(coldHundred.map((slug) => ({ slug })));
+    },
+    fn: () => resolveAll(coldHundred, (slug) => Post.get(slug)),
+  });
+  ratio(coldFan, { uncached });
 }
 
 async function writes(ctx: Context, base: BatchBaselines): Promise<void> {

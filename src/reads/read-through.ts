@@ -89,13 +89,45 @@ export function readThrough(
     }
     rows.push(fill);
   }
-  if (batch.size > 0) {
-    const waiters = [...batch.values()];
-    fillRows((read ??= rowRead(modelClass, cache, column, knex, operation, events)), waiters).catch((error: unknown) => {
+  if (batch.size > 0) fillInTick((read ??= rowRead(modelClass, cache, column, knex, operation, events)), [...batch.values()]);
+  return Promise.all(rows);
+}
+
+/** Fills held until the promise jobs of this tick have run, each with the read its waiters share. */
+let held: { read: RowRead; waiters: Waiter[] }[] | undefined;
+
+/**
+ * Batching in a tick, as DataLoader does it: the fills that lookups start while this tick's promise jobs run (a
+ * GraphQL resolver per field, a template loop, `Promise.all` over `get`s) are held until those jobs are done,
+ * and the fills of one read (model class, column, knex, operation) go as one: one store read, at most one DB
+ * query. Keys already being filled were joined by `readThrough` before this (single flight), so no key is
+ * filled twice. A hit from process memory is answered before any of this.
+ */
+function fillInTick(read: RowRead, waiters: Waiter[]): void {
+  if (!held) {
+    held = [];
+    // DataLoader's schedule: after the promise jobs queued so far (await chains), before any I/O callback
+    void Promise.resolve().then(() => process.nextTick(releaseHeld));
+  }
+  const same = held.find((batch) => sameRead(batch.read, read));
+  if (same) same.waiters.push(...waiters);
+  else held.push({ read, waiters });
+}
+
+function releaseHeld(): void {
+  const batches = held ?? [];
+  held = undefined;
+  for (const { read, waiters } of batches) {
+    fillRows(read, waiters).catch((error: unknown) => {
       for (const waiter of waiters) waiter.reject(error);
     });
   }
-  return Promise.all(rows);
+}
+
+function sameRead(a: RowRead, b: RowRead): boolean {
+  return (
+    a.modelClass === b.modelClass && a.cache === b.cache && a.column === b.column && a.knex === b.knex && a.operation === b.operation && a.events === b.events
+  );
 }
 
 function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean): RowRead {
