@@ -215,6 +215,28 @@ export function entryKeys(space: KeySpace, column: string, value: KeyValue): Ent
   };
 }
 
+/** Per key space and column, the keys of values looked up lately: at most this many, forgotten all at once past it. */
+const REMEMBERED_KEYS = 4_096;
+const remembered = new WeakMap<KeySpace, Map<string, Map<KeyValue, EntryKeys>>>();
+
+/**
+ * `entryKeys`, remembered for the values of a column looked up lately. A hot key's lookup builds no strings, and
+ * hands the store the same string objects every time, whose hashes the engine keeps (a Map lookup of a fresh
+ * 70-character string hashes it again): measured on the memory store's hit path.
+ */
+export function lookupKeys(space: KeySpace, column: string, value: KeyValue): EntryKeys {
+  let columns = remembered.get(space);
+  if (!columns) remembered.set(space, (columns = new Map()));
+  let values = columns.get(column);
+  if (!values) columns.set(column, (values = new Map()));
+  let keys = values.get(value);
+  if (!keys) {
+    if (values.size >= REMEMBERED_KEYS) values.clear();
+    values.set(value, (keys = entryKeys(space, column, value)));
+  }
+  return keys;
+}
+
 /** A row's column value as a key, or undefined where it cannot be one (NULL, a JSON value, a Date). */
 export function rowKeyValue(value: unknown): KeyValue | undefined {
   if (typeof value === 'string' || typeof value === 'bigint') return value;

@@ -20,8 +20,22 @@ export class MemoryDriver implements SyncDriver {
   peek(keys: readonly string[]): unknown[] {
     const now = Date.now();
     const values: unknown[] = [];
-    for (const key of keys) values.push(this.read(this.prefix === '' ? key : this.prefix + key, now));
+    for (const key of keys) values.push(this.read(this.stored(key), now));
     return values;
+  }
+
+  /** Stored keys of keys read lately (reads only: a bulk flush must not push hot keys out). A hot key's lookup then
+   * concatenates and hashes no new string. */
+  private readonly prefixed = new Map<string, string>();
+
+  private stored(key: string): string {
+    if (this.prefix === '') return key;
+    let stored = this.prefixed.get(key);
+    if (stored === undefined) {
+      if (this.prefixed.size >= 4_096) this.prefixed.clear();
+      this.prefixed.set(key, (stored = this.prefix + key));
+    }
+    return stored;
   }
 
   private read(stored: string, now: number): unknown {

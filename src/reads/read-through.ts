@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from '../core/codec.js';
-import { entryKeys, type EntryKeys } from '../core/keys.js';
+import { lookupKeys, type EntryKeys } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import { asToken, newToken } from '../core/tokens.js';
 import type { ModelCache } from '../config/settings.js';
@@ -67,7 +67,7 @@ export function readThrough(
   // A store in this process's memory answers at once: a hit needs no fill and no promise of its own.
   const local = cache.store.degraded ? undefined : cache.store.local;
   for (const value of values) {
-    const keys = entryKeys(cache.space, column, value);
+    const keys = lookupKeys(cache.space, column, value);
     let fill = fills.get(keys.value);
     if (!fill && local) {
       const [generation, guard, raw] = local.peek([cache.generationKey, keys.guard, keys.value]);
