@@ -10,6 +10,7 @@ import {
   generationKeyOf,
   hashTagOf,
   isCacheableMiss,
+  lookupKeys,
   isGenerationKey,
   makeKeySpace,
   queryKey,
@@ -253,4 +254,25 @@ test('rowKeyValue: strings, finite numbers and bigints; undefined for the rest',
 test('STORE_CHECK_KEY carries no hash tag', (t) => {
   t.is(tagOf(STORE_CHECK_KEY), '');
   t.false(isGenerationKey(STORE_CHECK_KEY));
+});
+
+test('lookupKeys: the same keys as entryKeys, the same objects for a value looked up again, per column and space', (t) => {
+  const space = makeKeySpace('Post', 'oc', 'name:app', 'posts', 1);
+  const other = makeKeySpace('Post', 'oc', 'name:other', 'posts', 1);
+  const first = lookupKeys(space, 'slug', 'hello');
+  t.deepEqual(first, entryKeys(space, 'slug', 'hello'));
+  t.is(lookupKeys(space, 'slug', 'hello'), first, 'remembered: no new strings for a hot key');
+  t.not(lookupKeys(space, 'name', 'hello'), first);
+  t.not(lookupKeys(other, 'slug', 'hello'), first);
+  t.deepEqual(lookupKeys(space, 'id', 1).value, entryKeys(space, 'id', '1').value, '1 and "1" share an entry');
+  t.false(lookupKeys(space, 'id', '01').missCacheable, 'each spelling keeps its own missCacheable');
+});
+
+test('lookupKeys: at most 4,096 values per column are remembered; past that they are forgotten, and still right', (t) => {
+  const space = makeKeySpace('Post', 'oc', 'name:bound', 'posts', 1);
+  const first = lookupKeys(space, 'slug', 'k0');
+  for (let i = 1; i <= 4_096; i++) lookupKeys(space, 'slug', `k${i}`);
+  const again = lookupKeys(space, 'slug', 'k0');
+  t.not(again, first, 'forgotten once the column passed its bound');
+  t.deepEqual(again, first);
 });
