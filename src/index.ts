@@ -3,7 +3,8 @@ export { CachedModel } from './model/cached-model.js';
 export { cached } from './model/cached-value.js';
 export { cacheEvents } from './core/events.js';
 export { configureCache } from './config/options.js';
-export { createMemoryStore, BoundedMap } from './driver/memory-store.js';
+export { createMemoryStore } from './driver/memory-store.js';
+export { BoundedMap } from './core/bounded-map.js';
 export type {
   CacheBreakerEvent,
   CacheDependency,

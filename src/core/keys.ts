@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import { BoundedMap } from './bounded-map.js';
 import type { KeyValue } from './public-types.js';
 
 /** Where one model's entries live in the store; built once per model class. */
@@ -215,9 +216,9 @@ export function entryKeys(space: KeySpace, column: string, value: KeyValue): Ent
   };
 }
 
-/** Per key space and column, the keys of values looked up lately: at most this many, forgotten all at once past it. */
-const REMEMBERED_KEYS = 4_096;
-const remembered = new WeakMap<KeySpace, Map<string, Map<KeyValue, EntryKeys>>>();
+/** Per key space and column, the keys of values looked up lately: at most this many, the oldest forgotten first. */
+export const REMEMBERED_KEYS = 4_096;
+const remembered = new WeakMap<KeySpace, Map<string, BoundedMap<KeyValue, EntryKeys>>>();
 
 /**
  * `entryKeys`, remembered for the values of a column looked up lately. A hot key's lookup builds no strings, and
@@ -228,12 +229,9 @@ export function lookupKeys(space: KeySpace, column: string, value: KeyValue): En
   let columns = remembered.get(space);
   if (!columns) remembered.set(space, (columns = new Map()));
   let values = columns.get(column);
-  if (!values) columns.set(column, (values = new Map()));
+  if (!values) columns.set(column, (values = new BoundedMap(REMEMBERED_KEYS)));
   let keys = values.get(value);
-  if (!keys) {
-    if (values.size >= REMEMBERED_KEYS) values.clear();
-    values.set(value, (keys = entryKeys(space, column, value)));
-  }
+  if (!keys) values.set(value, (keys = entryKeys(space, column, value)));
   return keys;
 }
 

@@ -1,4 +1,6 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import { fromKeyvEnvelope, type KeyvMap, type KeyvMapEntry } from '../core/internals.js';
+import { REMEMBERED_KEYS } from '../core/keys.js';
 import type { StoreEntry, SyncDriver } from './driver.js';
 
 /**
@@ -24,17 +26,16 @@ export class MemoryDriver implements SyncDriver {
     return values;
   }
 
-  /** Stored keys of keys read lately (reads only: a bulk flush must not push hot keys out). A hot key's lookup then
-   * concatenates and hashes no new string. */
-  private readonly prefixed = new Map<string, string>();
+  /**
+   * Stored keys of keys read lately (reads only: a bulk flush must not push hot keys out). A hot key's lookup then
+   * concatenates and hashes no new string.
+   */
+  private readonly prefixed = new BoundedMap<string, string>(REMEMBERED_KEYS);
 
   private stored(key: string): string {
     if (this.prefix === '') return key;
     let stored = this.prefixed.get(key);
-    if (stored === undefined) {
-      if (this.prefixed.size >= 4_096) this.prefixed.clear();
-      this.prefixed.set(key, (stored = this.prefix + key));
-    }
+    if (stored === undefined) this.prefixed.set(key, (stored = this.prefix + key));
     return stored;
   }
 

@@ -91,8 +91,9 @@ export class RedisDriver implements StoreDriver {
 
   /** Runs `command` on groups of keys that one command may take, and puts the answers back in key order. */
   private async inGroups(stored: string[], command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
-    if (!this.redis.adapter.isCluster() && stored.length <= KEYS_PER_COMMAND) return command(stored);
-    const groups = batches(this.redis.adapter.isCluster() ? byTag(stored) : [stored], KEYS_PER_COMMAND);
+    const cluster = this.redis.adapter.isCluster();
+    if (!cluster && stored.length <= KEYS_PER_COMMAND) return command(stored);
+    const groups = batches(cluster ? byTag(stored) : [stored], KEYS_PER_COMMAND);
     const answers = await Promise.all(groups.map(command));
     const byKey = new Map<string, string | null>();
     groups.forEach((group, i) => group.forEach((key, j) => byKey.set(key, answers[i]![j] ?? null)));

@@ -1,4 +1,4 @@
-import { BoundedMap } from '../driver/memory-store.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { LocalCacheOptions } from '../core/public-types.js';
 
 interface Kept {
