@@ -30,6 +30,44 @@ for (const kind of ['redis', 'cluster'] as const satisfies readonly StoreKind[])
     t.is(f.selects().length, 0, 'the Redis driver reads what Keyv wrote as a hit');
   });
 
+  test.serial(`a hit is one MGET; a cold read creates its tokens in the same round trip, again after a flush [${kind}]`, async (t) => {
+    const f = await makeFixture(t, { kind });
+    const ports = kind === 'redis' ? [(await redisServer()).port] : (await redisCluster()).ports;
+    // what the servers ran since the last call: MGETs and SETs (SET NX and fills alike)
+    const commands = async () => {
+      const counts = { mget: 0, set: 0 };
+      for (const port of ports) {
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'info', 'commandstats']);
+        for (const match of stdout.matchAll(/^cmdstat_(mget|set):calls=(\d+)/gm)) counts[match[1] as 'mget' | 'set'] += Number(match[2]);
+        await run('redis-cli', ['-p', String(port), 'config', 'resetstat']);
+      }
+      return counts;
+    };
+    await commands();
+    await f.Post.get('post-1');
+    t.deepEqual(await commands(), { mget: 1, set: 3 }, 'cold: one MGET beside a SET NX for the generation and the guard, then the fill');
+    for (let i = 0; i < 5; i++) await f.Post.get('post-1');
+    t.deepEqual(await commands(), { mget: 5, set: 0 }, 'hits: the tokens were seen present, so each is one MGET and nothing else');
+    await f.Post.query().patch({ title: 'patched' }).where('id', 1); // this process's flush deletes the guard
+    await commands();
+    f.reset();
+    t.is((await f.Post.get('post-1'))?.title, 'patched');
+    t.deepEqual(await commands(), { mget: 1, set: 2 }, 'after its own flush the guard is offered again (SET NX), and filled');
+    // another process's flush: the guard goes without this process knowing, so the read finds it absent
+    const guard = (await storedKeys(f.store, kind)).map((key) => key.slice(key.indexOf('{'))).find((key) => key.includes(':g:slug:'));
+    t.truthy(guard);
+    await f.store.delete(guard!);
+    await f.store.delete((await storedKeys(f.store, kind)).map((key) => key.slice(key.indexOf('{'))).find((key) => key.includes(':k:slug:'))!);
+    await commands();
+    f.reset();
+    t.is((await f.Post.get('post-1'))?.title, 'patched');
+    t.is(f.selects().length, 1);
+    t.deepEqual(await commands(), { mget: 1, set: 2 }, 'a guard gone unseen costs one round trip more: created after the MGET, before the DB read');
+    f.reset();
+    t.is((await f.Post.get('post-1'))?.title, 'patched');
+    t.is(f.selects().length, 0, 'and the fill stamped with it is served');
+  });
+
   test(`disconnecting the Keyv closes the local tier's tracking connection [${kind}]`, async (t) => {
     const ports = kind === 'redis' ? [(await redisServer()).port] : (await redisCluster()).ports;
     const resp3Clients = async () => {

@@ -642,6 +642,35 @@ test('keyv: toKeyvEnvelope writes what @keyv/serialize writes for a string, and 
   t.is(fromKeyvEnvelope(undefined, now), undefined);
 });
 
+test('keyv: fromKeyvEnvelope reads token envelopes without JSON.parse exactly as JSON.parse would', (t) => {
+  const now = Date.now();
+  // what JSON.parse makes of an envelope: the reference the short path must match
+  const reference = (raw: string): string | undefined => {
+    try {
+      const { value, expires } = JSON.parse(raw) as { value?: unknown; expires?: unknown };
+      if (typeof value !== 'string' || (typeof expires === 'number' && now > expires)) return undefined;
+      return value.startsWith(':') ? (value.startsWith(':base64:') ? undefined : value.slice(1)) : value;
+    } catch {
+      return undefined;
+    }
+  };
+  const tokens = ['J-lrpHa4ZhKY_09azQ1', 'a', '', ':x', '::x', ':base64:eA=='];
+  const envelopes = [
+    ...tokens.flatMap((token) => [undefined, now + 1000, now - 1, now].map((expires) => toKeyvEnvelope(token, expires))),
+    `{"value":"abc","expires":${now - 1}}`,
+    `{"expires":${now + 1000},"value":"abc"}`,
+    `{"value":"a\\"b"}`,
+    `{"value":"a\\\\"}`,
+    `{"value":"abc","other":1}`,
+    `{"value":"abc"} `,
+    `{"value":"abc","expires":}`,
+    `{"value":"abc","expires":"soon"}`,
+    `{"value":"abc"`,
+    `{"value":"`,
+  ];
+  for (const raw of envelopes) t.is(fromKeyvEnvelope(raw, now), reference(raw), raw);
+});
+
 test('redis: clientSideCacheBase is the provider class node-redis accepts from a client and a cluster', (t) => {
   const Base = clientSideCacheBase();
   t.is(typeof Base, 'function', '@redis/client lost BasicPooledClientSideCache');

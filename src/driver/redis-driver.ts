@@ -1,9 +1,13 @@
-import { hashTagOf } from '../core/keys.js';
-import { fromKeyvEnvelope, toKeyvEnvelope, type KeyvRedis, type NodeRedisClient } from '../core/internals.js';
+import { BoundedMap } from '../core/bounded-map.js';
+import { hashTagOf, REMEMBERED_KEYS } from '../core/keys.js';
+import { adapterClient, fromKeyvEnvelope, toKeyvEnvelope, type KeyvRedis, type NodeRedisClient } from '../core/internals.js';
 import type { StoreDriver, StoreEntry } from './driver.js';
 
-/** Where a driver's commands go: the adapter's client, or (reads of the local tier) a tracking connection. */
-export type ClientSource = () => Promise<NodeRedisClient>;
+/**
+ * Where a driver's commands go: the adapter's client, or (reads of the local tier) a tracking connection. An open
+ * client comes back at once: awaiting a promise for it cost a hit two promise turns.
+ */
+export type ClientSource = () => NodeRedisClient | Promise<NodeRedisClient>;
 
 // A bulk write can flush hundreds of thousands of keys; node-redis passes a command's arguments on the stack, so
 // each command takes at most this many keys (all sent in the same tick: still one round trip).
@@ -24,7 +28,7 @@ export class RedisDriver implements StoreDriver {
 
   constructor(redis: KeyvRedis, reader?: ClientSource) {
     this.redis = redis;
-    this.writer = () => redis.adapter.getClient();
+    this.writer = () => adapterClient(redis.adapter);
     this.reader = reader ?? this.writer;
   }
 
@@ -33,9 +37,12 @@ export class RedisDriver implements StoreDriver {
     return new RedisDriver(this.redis, reader);
   }
 
-  async getMany(keys: readonly string[]): Promise<readonly unknown[]> {
-    const stored = this.redis.storedKeys(keys);
-    const client = await this.reader();
+  getMany(keys: readonly string[]): Promise<readonly unknown[]> {
+    return withClient(this.reader, (client) => this.read(client, keys));
+  }
+
+  private async read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
+    const stored = this.storedKeys(keys);
     const now = Date.now();
     const values = await this.inGroups(stored, (group) => client.mGet(group));
     return values.map((value) => fromKeyvEnvelope(value, now));
@@ -70,9 +77,18 @@ export class RedisDriver implements StoreDriver {
    * the MGET and the SET leaves this read stamped with a token that is not the current one, so its fill is
    * never served, which is the race guard's rule.
    */
-  readonly readCreating = async (keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[]> => {
+  readonly readCreating = (keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[]> =>
+    withClient(this.reader, (client) =>
+      created.every((offer) => offer === undefined) ? this.read(client, keys) : this.readAndCreate(client, keys, created, ttl),
+    );
+
+  private async readAndCreate(
+    client: NodeRedisClient,
+    keys: readonly string[],
+    created: readonly (string | undefined)[],
+    ttl: number,
+  ): Promise<readonly unknown[]> {
     const stored = this.redis.storedKeys(keys);
-    const client = await this.reader();
     const now = Date.now();
     const expires = ttl ? now + ttl : undefined;
     const options = ttl ? { NX: true, GET: true, PX: ttl } : { NX: true, GET: true };
@@ -87,18 +103,44 @@ export class RedisDriver implements StoreDriver {
       const current = value ?? (offer === undefined ? null : (previous[i] ?? offer));
       return fromKeyvEnvelope(current, now);
     });
-  };
+  }
+
+  /** Stored keys of keys read lately, while Keyv's prefix stays the same: a hot key's read builds no string. */
+  private readonly prefixed = new BoundedMap<string, string>(REMEMBERED_KEYS);
+  private prefixedUnder = '';
+
+  private storedKeys(keys: readonly string[]): string[] {
+    const prefix = this.redis.storedPrefix;
+    if (prefix !== this.prefixedUnder) {
+      this.prefixed.clear();
+      this.prefixedUnder = prefix;
+    }
+    return keys.map((key) => {
+      let stored = this.prefixed.get(key);
+      if (stored === undefined) this.prefixed.set(key, (stored = prefix + key));
+      return stored;
+    });
+  }
 
   /** Runs `command` on groups of keys that one command may take, and puts the answers back in key order. */
-  private async inGroups(stored: string[], command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
+  private inGroups(stored: string[], command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
     const cluster = this.redis.adapter.isCluster();
-    if (!cluster && stored.length <= KEYS_PER_COMMAND) return command(stored);
+    return !cluster && stored.length <= KEYS_PER_COMMAND ? command(stored) : this.inSlots(stored, cluster, command);
+  }
+
+  private async inSlots(stored: string[], cluster: boolean, command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
     const groups = batches(cluster ? byTag(stored) : [stored], KEYS_PER_COMMAND);
     const answers = await Promise.all(groups.map(command));
     const byKey = new Map<string, string | null>();
     groups.forEach((group, i) => group.forEach((key, j) => byKey.set(key, answers[i]![j] ?? null)));
     return stored.map((key) => byKey.get(key) ?? null);
   }
+}
+
+/** `use` of the source's client: at once when it is open (an `await` of the client itself would cost a turn). */
+function withClient<T>(source: ClientSource, use: (client: NodeRedisClient) => Promise<T>): Promise<T> {
+  const client = source();
+  return client instanceof Promise ? client.then(use) : use(client);
 }
 
 function byTag(stored: readonly string[]): string[][] {

@@ -11,7 +11,8 @@ export interface InvalidationListener {
 /** A RESP3 connection (one per node on a cluster) whose reads Redis tracks, and whose invalidations it hears. */
 export interface Tracking {
   /** The connection, once connected. */
-  readonly client: () => Promise<NodeRedisClient>;
+  /** The connection, at once once it is open (node-redis reconnects it from then on), else opening it. */
+  readonly client: () => NodeRedisClient | Promise<NodeRedisClient>;
   close(): Promise<void>;
 }
 
@@ -88,6 +89,7 @@ export function openTracking(redis: KeyvRedis, listener: InvalidationListener): 
   return {
     // a connection that never opened is tried again by the next read; once open, node-redis reconnects it
     client: () =>
+      opened ??
       (connecting ??= open().catch((error: unknown) => {
         connecting = undefined;
         throw error;

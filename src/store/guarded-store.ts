@@ -126,13 +126,28 @@ export class GuardedStore {
     return this.state.driver.readCreating !== undefined;
   }
 
-  /** Reads `keys` and creates the absent ones `created` offers, in one round trip (see `createsTokens`). */
-  readCreating(keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[] | StoreDown> {
+  /**
+   * Reads `keys` and creates the absent ones `created` offers, in one round trip (see `createsTokens`). Tokens
+   * this process saw present are not offered (`presentTokens`): a hot key's read is then one MGET. One found
+   * absent after all answers undefined, as in `getMany`, and the caller creates it before its DB read.
+   */
+  async readCreating(keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[] | StoreDown> {
     const tier = this.tier;
     const read = ((tier && this.state.tierDriver) || this.state.driver).readCreating;
     if (!read) return this.getMany(keys);
-    const fetch = () => read(keys, created, ttl);
-    return tier ? this.readThroughTier(tier, keys, fetch) : this.call('getMany', fetch, { key: keys[0] });
+    const present = this.state.presentTokens;
+    const offers = created.map((offer, i) => (offer === undefined || present.has(keys[i]!) ? undefined : offer));
+    const fetch = () => read(keys, offers, ttl);
+    const answer = tier ? await this.readThroughTier(tier, keys, fetch) : await this.call('getMany', fetch, { key: keys[0] });
+    if (answer !== STORE_DOWN) {
+      created.forEach((offer, i) => {
+        if (offer === undefined) return;
+        const key = keys[i]!;
+        if (answer[i] === undefined) present.delete(key);
+        else if (!present.has(key)) present.set(key, true);
+      });
+    }
+    return answer;
   }
 
   private async readThroughTier(tier: LocalTier, keys: readonly string[], fetch: () => Promise<readonly unknown[]>): Promise<readonly unknown[] | StoreDown> {
@@ -188,6 +203,8 @@ export class GuardedStore {
     }
     // read-your-writes in this process: no local copy outlives the write's await, whatever the store answers
     state.tier?.drop(keys);
+    // the next read of these keys offers their tokens again, so a cold fill stays one round trip before the DB
+    for (const key of keys) state.presentTokens.delete(key);
     if (!state.degraded && (await this.call(operation, () => this.remove(keys), { key: keys[0] })) !== STORE_DOWN) return true;
     keep(state.pendingFlushes);
     if (state.breaker.isOpen) {
@@ -267,12 +284,13 @@ export class GuardedStore {
     const errorsBefore = this.state.errors;
     let result: T | StoreDown = STORE_DOWN;
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), this.timeout);
-      timer.unref();
-    });
     try {
-      const outcome = await Promise.race([call(), expired]);
+      // one promise settled by the call or the timer (Promise.race would add one more, and a turn, to every hit)
+      const outcome = await new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
+        timer = setTimeout(resolve, this.timeout, TIMED_OUT);
+        timer.unref();
+        call().then(resolve, reject);
+      });
       if (outcome === TIMED_OUT) {
         if (!options.quiet) this.reportFailure(new Error(`store ${operation} timed out after ${this.timeout} ms`), operation);
       } else if (this.state.errors === errorsBefore) {

@@ -72,14 +72,18 @@ export class CountingKeyv extends Keyv {
     });
   }
 
-  /** Counts the calls the cache's Redis driver makes through the adapter's client (see the class comment). */
+  /**
+   * Counts the calls the cache's Redis driver makes through the adapter's client (see the class comment), which
+   * it takes from `getClient()`, or from `client` when that is open. While a test has replaced `getClient` (a
+   * failure, a hang, a hold), `client` answers a closed stand-in, so every call goes through the replacement.
+   */
   private countClientCalls(): void {
-    const adapter = this.store as { getClient?: () => Promise<RedisClientLike> };
+    const adapter = this.store as { getClient?: () => Promise<RedisClientLike>; client?: RedisClientLike };
     const getClient = adapter.getClient;
     if (typeof getClient !== 'function') return;
+    const clientOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(adapter), 'client')?.get;
     const counting = this;
-    adapter.getClient = async function (this: unknown) {
-      const client = await getClient.call(this);
+    const viewOf = (client: RedisClientLike): RedisClientLike => {
       let read = false;
       let written = false;
       const view: RedisClientLike = Object.create(client);
@@ -104,6 +108,18 @@ export class CountingKeyv extends Keyv {
       };
       return view;
     };
+    const countingGetClient = async function (this: unknown) {
+      return viewOf(await getClient.call(this));
+    };
+    adapter.getClient = countingGetClient;
+    if (!clientOf) return;
+    Object.defineProperty(adapter, 'client', {
+      configurable: true,
+      get(this: typeof adapter) {
+        const client = clientOf.call(this) as RedisClientLike;
+        return this.getClient === countingGetClient && client.isOpen ? viewOf(client) : { isOpen: false };
+      },
+    });
   }
 
   /** A key as the cache names it, from the key Redis holds (Keyv's and the adapter's prefixes removed). */
