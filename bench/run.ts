@@ -530,6 +530,7 @@ async function runStore(store: StoreKind, database: Database, redis: Redis | und
   const batch = await batchBaselines(ctx);
   await lookups(ctx, lookup);
   await getManyCases(ctx, batch);
+  await listCases(ctx);
   await writes(ctx, batch);
   await stampede(ctx, batch);
   await queries(ctx);
@@ -779,6 +780,83 @@ async function fanOut(ctx: Context): Promise<void> {
     fn: () => resolveAll(coldHundred, (slug) => Post.get(slug)),
   });
   ratio(coldFan, { uncached });
+}
+
+// ---------------------------------------------------------------- lists and has-many
+/** Comments on the first posts, a few each: the rows lists and has-many relations read (made once per database). */
+const COMMENTED_POSTS = 400;
+const COMMENTS_PER_POST = 5;
+
+async function ensureComments(knex: Knex): Promise<void> {
+  if (await knex.schema.hasTable('bench_comments')) return;
+  await knex.schema.createTable('bench_comments', (table) => {
+    table.increments('id');
+    table.integer('post_id').notNullable().index();
+    table.string('body').notNullable();
+  });
+  const rows = Array.from({ length: COMMENTED_POSTS * COMMENTS_PER_POST }, (_, i) => ({
+    post_id: 1 + (i % COMMENTED_POSTS),
+    body: `Comment ${i + 1}`,
+  }));
+  for (let i = 0; i < rows.length; i += 500) await knex('bench_comments').insert(rows.slice(i, i + 500));
+}
+
+/**
+ * `getAllBy` (a cached list of ids, then the rows by id) against the same rows queried uncached, and a has-many
+ * relation loaded with `withGraphFetched` for 20 posts: the comments from their cached lists, against the same
+ * graph uncached. The posts' own query runs uncached in both.
+ */
+async function listCases(ctx: Context): Promise<void> {
+  const { knex, keyv, db } = ctx;
+  await ensureComments(knex);
+  const baseline = ctx.Plain.knex();
+  class PlainComment extends Model {
+    static override tableName = 'bench_comments';
+  }
+  class PlainPostWithComments extends Model {
+    static override tableName = 'posts';
+    static override get relationMappings() {
+      return { comments: { relation: Model.HasManyRelation, modelClass: PlainComment, join: { from: 'posts.id', to: 'bench_comments.post_id' } } };
+    }
+  }
+  class Comment extends CachedModel(Model, { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000 }) {
+    static override tableName = 'bench_comments';
+    static override cacheIndexes = ['post_id'];
+  }
+  class PostWithComments extends Model {
+    static override tableName = 'posts';
+    static override get relationMappings() {
+      return { comments: { relation: Model.HasManyRelation, modelClass: Comment, join: { from: 'posts.id', to: 'bench_comments.post_id' } } };
+    }
+  }
+  Comment.knex(knex);
+  PostWithComments.knex(knex);
+  const Plain = PlainComment.bindKnex(baseline);
+  const PlainGraph = PlainPostWithComments.bindKnex(baseline);
+  const twenty = Array.from({ length: 20 }, (_, i) => 101 + i);
+  const uncachedList = await measure(ctx, 'baseline', { name: 'uncached: the 5 comments of a post', fn: () => Plain.query().where('post_id', 7) });
+  await Comment.getAllBy('post_id', 7);
+  const warmList = await measure(ctx, 'case', { name: "getAllBy: a post's 5 comments, warm", fn: () => Comment.getAllBy('post_id', 7) });
+  ratio(warmList, { uncached: uncachedList });
+  const coldList = await measure(ctx, 'case', {
+    name: "getAllBy: a post's 5 comments, cold (list and rows flushed)",
+    beforeEach: async () => {
+      const rows = await Plain.query().where('post_id', 8);
+      await Comment.flush(rows);
+    },
+    fn: () => Comment.getAllBy('post_id', 8),
+  });
+  ratio(coldList, { uncached: uncachedList });
+  const uncachedGraph = await measure(ctx, 'baseline', {
+    name: 'uncached: 20 posts withGraphFetched(comments)',
+    fn: () => PlainGraph.query().whereIn('id', twenty).withGraphFetched('comments'),
+  });
+  await PostWithComments.query().whereIn('id', twenty).withGraphFetched('comments');
+  const warmGraph = await measure(ctx, 'case', {
+    name: '20 posts withGraphFetched(comments), comments cached, warm',
+    fn: () => PostWithComments.query().whereIn('id', twenty).withGraphFetched('comments'),
+  });
+  ratio(warmGraph, { uncached: uncachedGraph });
 }
 
 async function writes(ctx: Context, base: BatchBaselines): Promise<void> {

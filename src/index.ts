@@ -32,5 +32,7 @@ export type {
   CacheScope,
   CacheStatics,
   KeyValue,
+  CacheKey,
+  KeyColumns,
   QueryCacheOptions,
 } from './core/public-types.js';

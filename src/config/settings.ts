@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import type { Model } from 'objection';
 import { tableNameOf } from '../core/internals.js';
-import { assertPrefix, generationKey, makeKeySpace, tableKeys, tableTokenKey, type KeySpace } from '../core/keys.js';
+import { assertPrefix, compositeName, generationKey, indexOfList, isComposite, makeKeySpace, tableKeys, tableTokenKey, type KeySpace } from '../core/keys.js';
 import type { CacheOptions, CacheScope, CacheStatics, CacheVerifyOptions } from '../core/public-types.js';
 import { GuardedStore } from '../store/guarded-store.js';
 import type { CatalogTable } from '../store/table-catalog.js';
@@ -31,16 +31,22 @@ export interface ModelSettings {
   readonly cascades: readonly string[];
   /** `cacheVersion`: part of every entry's key. */
   readonly cacheVersion: string | number;
-  /** The id column as the DB names it (Objection's `idColumn`). */
-  readonly idColumn: string;
-  /** The id as the model names it: the same, unless `columnNameMappers` map it. */
+  /** The id columns as the DB names them (Objection's `idColumn`: one, or several for a composite id). */
+  readonly idColumns: readonly string[];
+  /** The id as the model names it: the same, unless `columnNameMappers` map it (a composite id's parts joined with `+`, core/keys.ts). */
   readonly idProperty: string;
   /**
    * The id first, then `cacheKeys`: every key a row is cached under, as model properties (`cacheKeys` may name
-   * properties or columns; with `columnNameMappers` the two differ, and the cache keeps properties).
+   * properties or columns; with `columnNameMappers` the two differ, and the cache keeps properties). A composite
+   * key is one name, its parts joined with `+` (core/keys.ts `compositeName`).
    */
   readonly keyColumns: readonly string[];
-  /** `keyColumns` as the DB names them (`columnOf` of each), for matching SQL. */
+  /**
+   * `cacheIndexes`: columns (or lists of them) whose rows are cached as lists of ids per value (`getAllBy`), named
+   * like `keyColumns`.
+   */
+  readonly indexColumns: readonly string[];
+  /** The single-column keys of `keyColumns` as the DB names them (`columnOf` of each), for matching SQL. */
   readonly keyColumnNames: readonly string[];
   /** The key `get()` and `getMany()` look up: the first of `cacheKeys`, else the id. */
   readonly primaryColumn: string;
@@ -48,6 +54,8 @@ export interface ModelSettings {
   columnOf(property: string): string;
   /** The key property a name stands for, given as a property or as a column. */
   propertyOf(name: string): string;
+  /** The key a column, or a list of them (a composite key), stands for: its name in `keyColumns`. */
+  keyOf(columns: string | readonly string[]): string;
   readonly ttl: number;
   readonly missTtl: number;
   /** Lifetime of guard and generation tokens: they must outlive the entries stamped with them. */
@@ -138,6 +146,7 @@ function memoOf(modelClass: CachedClass): Memo {
     modelClass.tableName,
     modelClass.idColumn,
     modelClass.cacheKeys,
+    modelClass.cacheIndexes,
     modelClass.cacheVersion,
     modelClass.cacheCascades,
     defaultsRevision(),
@@ -154,6 +163,7 @@ function memoOf(modelClass: CachedClass): Memo {
     modelClass.tableName,
     modelClass.idColumn,
     modelClass.cacheKeys,
+    modelClass.cacheIndexes,
     modelClass.cacheVersion,
     modelClass.cacheCascades,
     options.store,
@@ -193,17 +203,20 @@ function storeOverride(modelClass: CachedClass): Keyv | undefined {
 }
 
 function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings {
-  const { name, table, idColumn, declaredKeys, cascades } = checkStatics(modelClass, options);
+  const { name, table, idColumns, declaredKeys, declaredIndexes, cascades } = checkStatics(modelClass, options);
   // Objection's name mappers (`columnNameMappers`, e.g. snakeCaseMappers()): the cache keeps properties, SQL gets
   // columns. Without mappers both are the same name.
   const columnOf = (property: string): string => modelClass.propertyNameToColumnName(property);
   const propertyOf = (given: string): string => (columnOf(given) !== given ? given : modelClass.columnNameToPropertyName(given));
-  const idProperty = propertyOf(idColumn);
-  const keys = declaredKeys.map(propertyOf);
+  const keyOf = (columns: string | readonly string[]): string => compositeName((typeof columns === 'string' ? [columns] : columns).map(propertyOf));
+  const idProperty = keyOf(idColumns);
+  const keys = declaredKeys.map(keyOf);
   const keyColumns = [...new Set([idProperty, ...keys])];
+  const indexColumns = [...new Set(declaredIndexes.map(keyOf))];
   const store = new GuardedStore(options.store, options.timeout, options.onError, name, table, options.localCache);
   const catalog = store.state.tables.register(options.prefix, table, modelClass, cascades);
   catalog.addKeyColumns(keyColumns);
+  catalog.addIndexColumns(indexColumns);
   return {
     modelName: name,
     cascades,
@@ -211,13 +224,15 @@ function build(modelClass: CachedClass, options: ResolvedOptions): ModelSettings
     prefix: options.prefix,
     scope: options.scope,
     cacheVersion: modelClass.cacheVersion ?? 1,
-    idColumn,
+    idColumns,
     idProperty,
     keyColumns,
+    indexColumns,
     primaryColumn: keys[0] ?? idProperty,
-    keyColumnNames: keyColumns.map(columnOf),
+    keyColumnNames: keyColumns.filter((key) => !isComposite(key)).map(columnOf),
     columnOf,
     propertyOf,
+    keyOf,
     ttl: options.ttl,
     missTtl: options.missTtl,
     tokenTtl: tokenTtlFor(options),
@@ -236,13 +251,23 @@ function checkStatics(modelClass: CachedClass, options: ResolvedOptions) {
   if (typeof table !== 'string' || table === '') {
     throw new TypeError(`${name}: a cached model needs a static tableName`);
   }
-  const idColumn = modelClass.idColumn;
-  if (typeof idColumn !== 'string') {
-    throw new TypeError(`${name}: objection-cache supports a single id column, got ${JSON.stringify(idColumn)}`);
+  const idColumn: unknown = modelClass.idColumn;
+  const idColumns = typeof idColumn === 'string' ? [idColumn] : idColumn;
+  if (!isColumnList(idColumns)) {
+    throw new TypeError(`${name}.idColumn must be a column name or an array of them, got ${JSON.stringify(idColumn)}`);
   }
-  const declaredKeys = modelClass.cacheKeys ?? [];
-  if (!Array.isArray(declaredKeys) || declaredKeys.some((column) => typeof column !== 'string' || column === '')) {
-    throw new TypeError(`${name}.cacheKeys must be an array of column names, got ${JSON.stringify(declaredKeys)}`);
+  const declaredKeys: unknown = modelClass.cacheKeys ?? [];
+  if (!Array.isArray(declaredKeys) || !declaredKeys.every((key: unknown) => (typeof key === 'string' ? isColumnList([key]) : isColumnList(key)))) {
+    throw new TypeError(`${name}.cacheKeys must be an array of column names, or of arrays of them for composite keys, got ${JSON.stringify(declaredKeys)}`);
+  }
+  const declaredIndexes: unknown = modelClass.cacheIndexes ?? [];
+  if (
+    !Array.isArray(declaredIndexes) ||
+    !declaredIndexes.every((index: unknown) => (typeof index === 'string' ? isColumnList([index]) : isColumnList(index)))
+  ) {
+    throw new TypeError(
+      `${name}.cacheIndexes must be an array of column names, or of arrays of them for composite indexes, got ${JSON.stringify(declaredIndexes)}`,
+    );
   }
   assertPrefix(name, options.prefix);
   const scope = options.scope;
@@ -253,7 +278,35 @@ function checkStatics(modelClass: CachedClass, options: ResolvedOptions) {
   if (!Array.isArray(cascades) || cascades.some((table) => typeof table !== 'string' || table === '')) {
     throw new TypeError(`${name}.cacheCascades must be an array of table names, got ${JSON.stringify(cascades)}`);
   }
-  return { name, table, idColumn, declaredKeys: declaredKeys as readonly string[], cascades: cascades as readonly string[] };
+  return {
+    name,
+    table,
+    idColumns,
+    declaredKeys: declaredKeys as readonly (string | readonly string[])[],
+    declaredIndexes: declaredIndexes as readonly (string | readonly string[])[],
+    cascades: cascades as readonly string[],
+  };
+}
+
+/**
+ * A non-empty array of distinct, non-empty column names holding no `+` (which joins a composite key's parts) and
+ * not ending with `[]` (which names a list).
+ */
+function isColumnList(columns: unknown): columns is readonly string[] {
+  return (
+    Array.isArray(columns) &&
+    columns.length > 0 &&
+    new Set(columns).size === columns.length &&
+    columns.every((column: unknown) => typeof column === 'string' && column !== '' && !isComposite(column) && indexOfList(column) === column)
+  );
+}
+
+/** Throws unless `index` is one of the model's `cacheIndexes`; the message lists them. */
+export function assertIndexColumn(cache: ModelSettings, index: unknown): asserts index is string {
+  if (typeof index !== 'string' || !cache.indexColumns.includes(index)) {
+    const known = cache.indexColumns.map((c) => JSON.stringify(c)).join(', ') || 'none (declare static cacheIndexes)';
+    throw new TypeError(`${cache.modelName}: ${JSON.stringify(index)} is not a cached index; cached indexes are ${known}`);
+  }
 }
 
 /**

@@ -211,9 +211,100 @@ export function entryKeys(space: KeySpace, column: string, value: KeyValue): Ent
   return {
     value: `${space.base}:k:${col}:${encoded}`,
     guard: `${space.tag}:g:${col}:${encoded}`,
-    missCacheable: isCacheableMiss(value),
+    missCacheable: isComposite(column) ? tupleParts(canonical).every(isCacheableMiss) : isCacheableMiss(value),
     canonical,
   };
+}
+
+// ---------------------------------------------------------------- composite keys
+/**
+ * A composite key (`cacheKeys = [['tenantId', 'slug']]`, `idColumn = ['tenant_id', 'id']`) is named by its
+ * columns (model properties) joined with `+`, which no JavaScript property name holds: `tenantId+slug`. Its value
+ * is the JSON array of its parts' canonical spellings, `["1","hello"]`: one string, so it is keyed, remembered,
+ * batched and flushed like any single value, and no two tuples share one (JSON quotes its strings).
+ */
+const PART_SEPARATOR = '+';
+
+export function compositeName(columns: readonly string[]): string {
+  return columns.length === 1 ? columns[0]! : columns.join(PART_SEPARATOR);
+}
+
+export function isComposite(name: string): boolean {
+  return name.includes(PART_SEPARATOR);
+}
+
+const partsByName = new Map<string, readonly string[]>();
+
+/** The columns of a key: itself for a single column, its parts for a composite one. */
+export function keyParts(name: string): readonly string[] {
+  let parts = partsByName.get(name);
+  if (!parts) partsByName.set(name, (parts = isComposite(name) ? name.split(PART_SEPARATOR) : [name]));
+  return parts;
+}
+
+// ---------------------------------------------------------------- cached lists (cacheIndexes)
+/**
+ * An index (`cacheIndexes = ['authorId']`) keeps, per value, the list of the ids of the rows holding it. The list
+ * is an entry like a row's, keyed and guarded under the index's name with `[]` after it (`authorId[]`), which no
+ * key column's name ends with, so a list and a row never share a key.
+ */
+const LIST_SUFFIX = '[]';
+
+export function listName(index: string): string {
+  return index + LIST_SUFFIX;
+}
+
+/** The index a list's name (`listName`) stands for. */
+export function indexOfList(list: string): string {
+  return list.endsWith(LIST_SUFFIX) ? list.slice(0, -LIST_SUFFIX.length) : list;
+}
+
+/** The value of a composite key whose parts are `values` (each a key value). */
+export function tupleValue(values: readonly KeyValue[]): string {
+  return JSON.stringify(values.map(canonicalKey));
+}
+
+/** The parts of a composite key's value, as `tupleValue` spelled them. */
+export function tupleParts(value: KeyValue): string[] {
+  return JSON.parse(value as string) as string[];
+}
+
+/** A row's value of the key `name` (one column, or every part of a composite one), or undefined where it has none. */
+export function rowKeyOf(row: object, name: string): KeyValue | undefined {
+  const record = row as Record<string, unknown>;
+  if (!isComposite(name)) return rowKeyValue(record[name]);
+  const values: KeyValue[] = [];
+  for (const part of keyParts(name)) {
+    const value = rowKeyValue(record[part]);
+    if (value === undefined) return undefined;
+    values.push(value);
+  }
+  return tupleValue(values);
+}
+
+/**
+ * The value of key `name` that a caller gave: for a composite key, an array of its parts in order or an object
+ * holding each part (by property), checked part by part. Throws a TypeError naming model and key before any I/O.
+ */
+export function givenKey(modelName: string, name: string, given: unknown): KeyValue {
+  if (!isComposite(name)) {
+    assertKeyValue(modelName, name, given);
+    return given;
+  }
+  const parts = keyParts(name);
+  let values: readonly unknown[];
+  if (Array.isArray(given)) {
+    if (given.length !== parts.length) {
+      throw new TypeError(`${modelName}.${name}: a composite key takes ${parts.length} values (${parts.join(', ')}), got ${given.length}`);
+    }
+    values = given;
+  } else if (given !== null && typeof given === 'object' && !(given instanceof Date)) {
+    values = parts.map((part) => (given as Record<string, unknown>)[part]);
+  } else {
+    throw new TypeError(`${modelName}.${name}: a composite key is an array or an object of ${parts.join(', ')}, got ${describe(given)}`);
+  }
+  parts.forEach((part, i) => assertKeyValue(modelName, `${name} (${part})`, values[i]));
+  return tupleValue(values as KeyValue[]);
 }
 
 /** Per key space and column, the keys of values looked up lately: at most this many, the oldest forgotten first. */

@@ -11,6 +11,15 @@ import type { Model, Page, QueryBuilder, TransactionOrKnex } from 'objection';
 export type KeyValue = string | number | bigint;
 
 /**
+ * A key a lookup accepts: a value, or for a composite key (`cacheKeys = [['tenantId', 'slug']]`, a composite
+ * `idColumn`) its parts, as an array in the declared order or an object holding each part by property.
+ */
+export type CacheKey = KeyValue | readonly KeyValue[] | { readonly [property: string]: KeyValue };
+
+/** The key a lookup names: a column (property or DB name), or the columns of a composite key as declared. */
+export type KeyColumns = string | readonly string[];
+
+/**
  * Which database a cache entry belongs to. Every key the cache writes carries the scope of the knex the data was
  * read from (or written through), so two tenants' databases never share an entry, while two knex instances on
  * one database (two processes, a reader and a writer pool) share entries and flush each other.
@@ -96,8 +105,16 @@ export interface CacheVerifyOptions {
 
 /** The static properties a cached model may set; each overrides the mixin's options. */
 export interface CacheStatics {
-  /** Unique columns rows are cached under; `get()` uses the first. The id column always is one. */
-  cacheKeys?: readonly string[];
+  /**
+   * Unique columns rows are cached under; `get()` uses the first. The id column always is one. An array of
+   * columns is a composite key (`[['tenantId', 'slug'], 'uuid']`), looked up by tuples.
+   */
+  cacheKeys?: readonly (string | readonly string[])[];
+  /**
+   * Non-unique columns (or lists of them) whose rows `getAllBy` reads as cached lists: per value, the ids of its
+   * rows (the rows themselves through the row cache), flushed only when a write changes who is in the list.
+   */
+  cacheIndexes?: readonly (string | readonly string[])[];
   /** Lifetime of a cached row in ms; overrides the mixin's `ttl`. */
   cacheTtl?: number;
   /** Lifetime of a cached miss in ms; overrides the mixin's `missTtl`. */
@@ -122,11 +139,13 @@ export interface CachedModelStatics extends CacheStatics {
   cacheStore: Keyv;
   /** The options given to `CachedModel()`. */
   readonly cacheMixinOptions: CacheOptions;
-  get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined>;
-  getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
-  getManyBy<M extends Model>(this: Constructor<M>, column: string, values: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
+  get<M extends Model>(this: Constructor<M>, key: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getById<M extends Model>(this: Constructor<M>, id: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getBy<M extends Model>(this: Constructor<M>, column: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined>;
+  getMany<M extends Model>(this: Constructor<M>, keys: readonly CacheKey[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
+  getManyBy<M extends Model>(this: Constructor<M>, column: KeyColumns, values: readonly CacheKey[], trx?: TransactionOrKnex): Promise<(M | undefined)[]>;
+  getAllBy<M extends Model>(this: Constructor<M>, index: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M[]>;
+  getAllByMany<M extends Model>(this: Constructor<M>, index: KeyColumns, values: readonly CacheKey[], trx?: TransactionOrKnex): Promise<M[][]>;
   flush(rows: object | readonly object[]): Promise<void>;
   flushAll(): Promise<void>;
   flushTables(...tables: string[]): Promise<void>;

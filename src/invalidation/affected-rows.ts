@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { knexBuilderState } from '../core/internals.js';
 import type { ModelSettings } from '../config/settings.js';
+import { compositeName, rowKeyOf } from '../core/keys.js';
 
 /**
  * The ids of the rows an UPDATE or DELETE of a cached model actually touched, on PostgreSQL. The key SELECT
@@ -15,7 +16,8 @@ const touched = new WeakMap<object, unknown[]>();
 export function returnAffectedIds(knexBuilder: Knex.QueryBuilder, builder: object, settings: ModelSettings): void {
   const state = knexBuilderState(knexBuilder);
   if (state?.client.dialect !== 'postgresql' || state._single['returning'] !== undefined) return;
-  knexBuilder.returning(settings.idColumn);
+  const { idColumns } = settings;
+  knexBuilder.returning(idColumns as string[]);
   const run = knexBuilder.then as (this: Knex.QueryBuilder, ...args: unknown[]) => Promise<unknown>;
   Object.defineProperty(knexBuilder, 'then', {
     configurable: true,
@@ -23,9 +25,10 @@ export function returnAffectedIds(knexBuilder: Knex.QueryBuilder, builder: objec
     value(onFulfilled?: (value: unknown) => unknown, onRejected?: (error: unknown) => unknown) {
       const counted = new Promise<unknown>((resolve, reject) => void run.call(knexBuilder, resolve, reject)).then((rows) => {
         if (!Array.isArray(rows)) return rows;
+        // ids as the key SELECT's rows spell them (write-hooks.ts): a value, or a composite id's tuple
         touched.set(
           builder,
-          rows.map((row: Record<string, unknown>) => row[settings.idColumn]),
+          rows.map((row: Record<string, unknown>) => (idColumns.length === 1 ? row[idColumns[0]!] : rowKeyOf(row, compositeName(idColumns)))),
         );
         return rows.length;
       });

@@ -1,14 +1,21 @@
-import { entryKeys, rowKeyValue } from '../core/keys.js';
+import { entryKeys, listName, rowKeyOf, rowKeyValue } from '../core/keys.js';
 import type { ModelCache } from '../config/settings.js';
 import type { GuardedStore } from '../store/guarded-store.js';
 
 /**
  * The value and guard keys of every cache key of `row`: the id column and each of `cacheKeys` it holds, and the
  * key columns of the other cached classes on its table (store/table-catalog.ts), whose guards keep their
- * entries exact.
+ * entries exact. With `lists`, also the keys of the lists (`cacheIndexes`) the row is in: an insert, a delete,
+ * or an update that moves the row from one list to another must flush them; any other update need not.
  */
-export function rowKeys(cache: ModelCache, row: object): string[] {
-  return cache.catalog.keyColumns.flatMap((column) => columnKeys(cache, column, (row as Record<string, unknown>)[column]));
+export function rowKeys(cache: ModelCache, row: object, lists = true): string[] {
+  const keys = cache.catalog.keyColumns.flatMap((column) => columnKeys(cache, column, rowKeyOf(row, column)));
+  return lists ? keys.concat(listKeys(cache, row)) : keys;
+}
+
+/** The keys of the lists (`cacheIndexes` of every cached class on the table) that `row` is in. */
+export function listKeys(cache: ModelCache, row: object): string[] {
+  return cache.catalog.indexColumns.flatMap((index) => columnKeys(cache, listName(index), rowKeyOf(row, index)));
 }
 
 /** The value and guard keys of one (column, value) pair, or none where the value cannot be a key. */

@@ -1,8 +1,9 @@
 import type Keyv from 'keyv';
 import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushModel, rowKeys } from '../invalidation/flush.js';
-import type { CachedModelClass, CacheOptions, CacheScope, KeyValue } from '../core/public-types.js';
+import type { CachedModelClass, CacheOptions, CacheScope, CacheKey, KeyColumns } from '../core/public-types.js';
 import { assertArray, lookup } from './lookup.js';
+import { lookupLists } from './list-lookup.js';
 import { boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { adoptQueryBuilder, cachedQueryBuilder } from './query-builder.js';
 import { isTransaction } from '../config/scope.js';
@@ -79,24 +80,24 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     }
 
     /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
-    static async get<M extends Model>(this: Constructor<M>, key: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
+    static async get<M extends Model>(this: Constructor<M>, key: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
       return (await lookup<M>(modelClass, primaryColumn, [key], trx, 'get'))[0];
     }
 
     /** The row with this id. */
-    static async getById<M extends Model>(this: Constructor<M>, id: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
+    static async getById<M extends Model>(this: Constructor<M>, id: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
       const modelClass = this as unknown as CachedClass;
       return (await lookup<M>(modelClass, idColumn, [id], trx, 'getById'))[0];
     }
 
-    /** The row whose `column` (a cache key or the id column) is `value`. */
-    static async getBy<M extends Model>(this: Constructor<M>, column: string, value: KeyValue, trx?: TransactionOrKnex): Promise<M | undefined> {
+    /** The row whose `column` (a cache key or the id column; an array of columns for a composite key) is `value`. */
+    static async getBy<M extends Model>(this: Constructor<M>, column: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
       return (await lookup<M>(this as unknown as CachedClass, column, [value], trx, 'getBy'))[0];
     }
 
     /** The rows for `keys` of the first cache key, aligned with `keys`: one store read, at most one DB query. */
-    static async getMany<M extends Model>(this: Constructor<M>, keys: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(M | undefined)[]> {
+    static async getMany<M extends Model>(this: Constructor<M>, keys: readonly CacheKey[], trx?: TransactionOrKnex): Promise<(M | undefined)[]> {
       const modelClass = this as unknown as CachedClass;
       assertArray(modelClass, 'getMany', keys);
       return lookup<M>(modelClass, primaryColumn, keys, trx, 'getMany');
@@ -105,13 +106,28 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     /** The rows for `values` of `column`, aligned with `values`: one store read, at most one DB query. */
     static async getManyBy<M extends Model>(
       this: Constructor<M>,
-      column: string,
-      values: readonly KeyValue[],
+      column: KeyColumns,
+      values: readonly CacheKey[],
       trx?: TransactionOrKnex,
     ): Promise<(M | undefined)[]> {
       const modelClass = this as unknown as CachedClass;
       assertArray(modelClass, 'getManyBy', values);
       return lookup<M>(modelClass, column, values, trx, 'getManyBy');
+    }
+
+    /**
+     * The rows whose `index` (one of `cacheIndexes`; an array of columns for a composite one) is `value`, in id
+     * order: a cached list of their ids, then the rows through the row cache.
+     */
+    static async getAllBy<M extends Model>(this: Constructor<M>, index: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M[]> {
+      return (await lookupLists<M>(this as unknown as CachedClass, index, [value], trx, 'getAllBy'))[0]!;
+    }
+
+    /** `getAllBy` for many values, aligned with them: one store read and at most one DB query for the lists, the same for the rows. */
+    static async getAllByMany<M extends Model>(this: Constructor<M>, index: KeyColumns, values: readonly CacheKey[], trx?: TransactionOrKnex): Promise<M[][]> {
+      const modelClass = this as unknown as CachedClass;
+      assertArray(modelClass, 'getAllByMany', values);
+      return lookupLists<M>(modelClass, index, values, trx, 'getAllByMany');
     }
 
     /**
@@ -180,7 +196,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
 
     static override async beforeUpdate(args: HookArgs): Promise<unknown> {
       const result: unknown = await super.beforeUpdate(args);
-      await hooks.beforeChange(this as unknown as CachedClass, args);
+      await hooks.beforeChange(this as unknown as CachedClass, args, 'update');
       return result;
     }
 
@@ -192,7 +208,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
 
     static override async beforeDelete(args: HookArgs): Promise<unknown> {
       const result: unknown = await super.beforeDelete(args);
-      await hooks.beforeChange(this as unknown as CachedClass, args);
+      await hooks.beforeChange(this as unknown as CachedClass, args, 'delete');
       return result;
     }
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model } from 'objection';
 import { decodeRow, encodeRow, type EncodedRow } from '../core/codec.js';
-import { entryKeys, rowKeyValue, tableTag, tableTokenKey, unanchoredValuesTag, valueKey } from '../core/keys.js';
+import { entryKeys, rowKeyOf, tableTag, tableTokenKey, unanchoredValuesTag, valueKey } from '../core/keys.js';
 import type { CachedOptions } from '../core/public-types.js';
 import { isMilliseconds, resolveOptions, type ResolvedOptions } from '../config/options.js';
 import { isTransaction, scopeOf } from '../config/scope.js';
@@ -146,7 +146,7 @@ function modelDependencies(what: string, dependsOn: readonly unknown[], knex: Kn
       const modelClass = item.constructor as typeof Model;
       if (!isCachedClass(modelClass)) throw new TypeError(`${what}: ${modelClass.name} is not a CachedModel, so its writes cannot invalidate the value`);
       const cache = cacheOf(modelClass);
-      const id = rowKeyValue(item.$id());
+      const id = rowKeyOf(item, cache.idProperty);
       if (id === undefined) throw new TypeError(`${what}: the ${modelClass.name} instance has no id to depend on`);
       // A row's id guard is deleted by every write to that row; the generation by flushAll.
       found.deps.push(entryKeys(cache.space, cache.idProperty, id).guard, cache.generationKey);

@@ -2,8 +2,7 @@ import type { Knex } from 'knex';
 import { Model, type TransactionOrKnex } from 'objection';
 import { decodeRow } from '../core/codec.js';
 import { readRows } from '../reads/db-read.js';
-import { assertKeyValue } from '../core/keys.js';
-import type { KeyValue } from '../core/public-types.js';
+import { givenKey } from '../core/keys.js';
 import { assertKeyColumn, boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { inScope } from './model-cache.js';
 import { readThrough } from '../reads/read-through.js';
@@ -25,12 +24,10 @@ export async function lookup<M extends Model>(
 ): Promise<(M | undefined)[]> {
   const settings = modelSettings(modelClass);
   const given = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
-  // a key named by its column (`post_slug` for `postSlug` under snakeCaseMappers) is the same key
-  const mapped = typeof given === 'string' && given !== '' ? settings.propertyOf(given) : undefined;
-  const column = mapped !== undefined && settings.keyColumns.includes(mapped) ? mapped : given;
+  const column = columnNamed(settings, given);
   assertKeyColumn(settings, column);
-  for (const value of values) assertKeyValue(settings.modelName, column, value);
-  const keys = values as readonly KeyValue[];
+  // a composite key's tuples become one value each (core/keys.ts `tupleValue`); every one is checked first
+  const keys = values.map((value) => givenKey(settings.modelName, column, value));
   const source = boundKnex(modelClass, knex as Knex | undefined);
   if (isTransaction(source)) {
     const found = await readRows(modelClass, column, keys, source);
@@ -45,6 +42,23 @@ export async function lookup<M extends Model>(
     await Promise.all(models.map((model) => model?.$afterFind(context)));
   }
   return models;
+}
+
+/**
+ * The key a caller named, among `names` (the model's keys, or for `getAllBy` its indexes): a column by property
+ * or DB name (`post_slug` for `postSlug` under snakeCaseMappers is the same key), or the columns of a composite
+ * key as declared. Anything else is returned as given, for the caller's assertion to refuse.
+ */
+export function columnNamed(settings: ModelSettings, given: unknown, names: readonly string[] = settings.keyColumns): unknown {
+  if (typeof given === 'string' && given !== '') {
+    const mapped = settings.propertyOf(given);
+    return names.includes(mapped) ? mapped : given;
+  }
+  if (Array.isArray(given) && given.length > 0 && given.every((column) => typeof column === 'string' && column !== '')) {
+    const name = settings.keyOf(given as string[]);
+    return names.includes(name) ? name : given;
+  }
+  return given;
 }
 
 export function assertArray(modelClass: CachedClass, name: string, values: unknown): asserts values is readonly unknown[] {

@@ -2,17 +2,18 @@ import type { Knex } from 'knex';
 import type { Model, QueryBuilder } from 'objection';
 import { decodeRow } from '../core/codec.js';
 import { hasOperation, inherited } from '../core/internals.js';
-import { canonicalKey } from '../core/keys.js';
+import { canonicalKey, isComposite } from '../core/keys.js';
 import type { QueryCacheOptions } from '../core/public-types.js';
 import { isTransaction } from '../config/scope.js';
 import { isCachedClass, modelSettings, tableOf, type CachedClass } from '../config/settings.js';
 import { returnAffectedIds } from '../invalidation/affected-rows.js';
 import { markOwnWrite } from '../invalidation/raw-writes.js';
 import { direct, isDirect } from '../reads/db-read.js';
-import { keyConditionOf } from '../reads/query-shape.js';
+import { indexConditionOf, keyConditionOf } from '../reads/query-shape.js';
 import { readThrough } from '../reads/read-through.js';
 import { modelCache } from './model-cache.js';
 import { cachedQueryRows, checkQueryCacheOptions } from './query-cache.js';
+import { listedRows } from './list-lookup.js';
 
 const OPTIONS = Symbol('objection-cache: cache() options');
 /** Set on the clone that Objection's `execute` runs, once it has the cache's knex hook (and on its clones). */
@@ -187,6 +188,14 @@ async function serve(
       const operation = modelClass.cacheQueries !== true || isRelationFind(builder) ? 'relation' : 'query';
       const rows = await readThrough(modelClass, cache, cache.propertyOf(condition.column), values, knex, operation);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
+    }
+    // a has-many relation (for one owner, or many with withGraphFetched) on a cached index: through its lists
+    const indexed = cache.indexColumns.filter((index) => !isComposite(index));
+    const onIndex = indexed.length > 0 ? indexConditionOf(knexBuilder, tableOf(modelClass), indexed.map(cache.columnOf)) : undefined;
+    if (onIndex) {
+      const values = [...new Map(onIndex.values.map((value) => [canonicalKey(value), value])).values()];
+      const operation = modelClass.cacheQueries !== true || isRelationFind(builder) ? 'relation' : 'query';
+      return (await listedRows(modelClass, cache, cache.propertyOf(onIndex.column), values, knex, operation)).flat();
     }
   }
   if (options) return cachedQueryRows(knexBuilder, modelClass, knex, options, fromDb);

@@ -1,13 +1,14 @@
 import type { Knex } from 'knex';
 import type { Model, QueryBuilder, StaticHookArguments } from 'objection';
 import { dialectOf, hookBuilderOf, operationArgs, queryPropsOf } from '../core/internals.js';
-import { rowKeyValue } from '../core/keys.js';
+import { keyParts, listName, rowKeyOf, rowKeyValue } from '../core/keys.js';
+import type { KeyValue } from '../core/public-types.js';
 import { isTransaction } from '../config/scope.js';
 import { boundKnex, type CachedClass, type ModelCache } from '../config/settings.js';
 import { affectedIds } from '../invalidation/affected-rows.js';
 import { columnKeys, rowKeys } from '../invalidation/flush.js';
 import { flushAfterCommit } from '../invalidation/transaction-flush.js';
-import { direct, WHERE_IN_CHUNK } from '../reads/db-read.js';
+import { direct, whereKeyIn, WHERE_IN_CHUNK } from '../reads/db-read.js';
 import { modelCache } from './model-cache.js';
 
 /**
@@ -52,20 +53,40 @@ function knexOf(modelClass: CachedClass, args: HookArgs): Knex {
  * beforeUpdate / beforeDelete: read the keys the rows hold now, and note what the patch sets on key columns.
  * The patch is read here because Objection turns expressions in it into SQL before the after-hook runs.
  */
-export async function beforeChange(modelClass: CachedClass, args: HookArgs): Promise<void> {
+export async function beforeChange(modelClass: CachedClass, args: HookArgs, change: 'update' | 'delete'): Promise<void> {
   const cache = modelCache(modelClass, knexOf(modelClass, args));
   const patch = (args.inputItems[0] ?? {}) as unknown as Record<string, unknown>;
   // raw(), ref() and subquery values, which Objection keeps apart from the model's own
   const expressions = queryPropsOf(patch);
+  const given = (part: string): unknown => (patch[part] !== undefined ? patch[part] : expressions[part]);
   const newKeys: string[] = [];
+  // keys the patch sets some parts of (a composite key): each row's new tuple is its other parts with the patch's
+  const partlySet: (readonly [column: string, name: string])[] = [];
   let newValuesUnknown = false;
-  const columns = cache.catalog.keyColumns;
-  for (const column of columns) {
-    const value = patch[column] ?? expressions[column];
-    if (value === undefined || value === null) continue;
-    if (rowKeyValue(value) !== undefined) newKeys.push(...columnKeys(cache, column, value));
-    else newValuesUnknown = true;
+  // keys, and the lists of indexes under their names: a patch of an index column moves the row between lists
+  const targets = [
+    ...cache.catalog.keyColumns.map((column) => [column, column] as const),
+    ...cache.catalog.indexColumns.map((index) => [index, listName(index)] as const),
+  ];
+  for (const [column, name] of targets) {
+    const parts = keyParts(column);
+    const values = parts.map(given);
+    const set = values.filter((value) => value !== undefined);
+    if (set.length === 0) continue;
+    if (set.some((value) => value !== null && rowKeyValue(value) === undefined)) {
+      // an expression (raw(), ref(), a subquery): the new value is the DB's, read again after the write by id; a
+      // new id is out of that read's reach, so the model's generation goes instead
+      newValuesUnknown = true;
+      if (keyParts(cache.idProperty).some((part) => given(part) !== undefined)) newKeys.push(cache.generationKey);
+    } else if (set.length < parts.length) partlySet.push([column, name]);
+    else {
+      const value = parts.length === 1 ? values[0] : rowKeyOf(Object.fromEntries(parts.map((part, i) => [part, values[i]])), column);
+      newKeys.push(...columnKeys(cache, name, value));
+    }
   }
+  // A row leaves its lists when deleted, or when the patch sets an index column or its id (a list holds ids)
+  const listsChange =
+    change === 'delete' || [cache.idProperty, ...cache.catalog.indexColumns].some((name) => keyParts(name).some((part) => given(part) !== undefined));
   const query = direct(args.asFindQuery());
   const table = query.tableRefFor(modelClass);
   // In a transaction on PostgreSQL (or MySQL), lock the rows: no other transaction can change their keys between
@@ -76,11 +97,19 @@ export async function beforeChange(modelClass: CachedClass, args: HookArgs): Pro
     (query as unknown as { forUpdate(...tables: string[]): unknown }).forUpdate(table.slice(table.lastIndexOf('.') + 1));
   }
   // findById-style queries answer [undefined] when the row is absent
-  const found = (await query.select(columns.map((column) => `${table}.${cache.columnOf(column)}`))) as unknown as (Model | undefined)[];
+  const found = (await query.select(keyColumnsOf(cache).map((column) => `${table}.${column}`))) as unknown as (Model | undefined)[];
   const rows = found.filter((row): row is Model => row !== undefined && row !== null);
+  for (const [column, name] of partlySet) {
+    for (const row of rows) {
+      const next = Object.fromEntries(
+        keyParts(column).map((part) => [part, given(part) !== undefined ? given(part) : (row as unknown as Record<string, unknown>)[part]]),
+      );
+      newKeys.push(...columnKeys(cache, name, rowKeyOf(next, column)));
+    }
+  }
   before.set(builderOf(args), {
-    keys: rows.flatMap((row) => rowKeys(cache, row)),
-    ids: rows.map((row) => (row as unknown as Record<string, unknown>)[cache.idProperty]),
+    keys: rows.flatMap((row) => rowKeys(cache, row, listsChange)),
+    ids: rows.map((row) => rowKeyOf(row, cache.idProperty)),
     newKeys,
     newValuesUnknown,
   });
@@ -158,24 +187,20 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
   // The rows the upsert may rewrite: those matching an item on the conflict columns (a unique column that need
   // not be a cache key) or on any cache key. Their old keys are flushed with the new ones.
   const items = args.inputItems as unknown as Record<string, unknown>[];
-  const columns = cache.catalog.keyColumns;
-  // items hold properties, `onConflict` names columns: matched as properties, written as columns
-  const conflicting = conflict.map(cache.propertyOf);
-  const singles = [...new Set([...columns, ...(conflicting.length === 1 ? conflicting : [])])];
-  const tuple = conflicting.length > 1 ? conflicting : [];
+  // items hold properties, `onConflict` names columns: matched as properties, written as columns. The conflict
+  // target and every cache key (composite ones as tuples) may each match an existing row.
+  const targets = [...new Set([...cache.catalog.keyColumns, cache.keyOf(conflict)])];
   let keys: string[] = [];
   for (let i = 0; i < items.length; i += UPSERT_CHUNK) {
     const chunk = items.slice(i, i + UPSERT_CHUNK);
-    const conditions = singles
-      .map((column) => [column, chunk.map((item) => item[column]).filter((value) => rowKeyValue(value) !== undefined)] as const)
+    const conditions = targets
+      .map((target) => [keyParts(target).map(cache.columnOf), chunk.map((item) => rowKeyOf(item, target)).filter((value) => value !== undefined)] as const)
       .filter(([, values]) => values.length > 0);
-    const tuples = tuple.length === 0 ? [] : chunk.filter((item) => tuple.every((column) => rowKeyValue(item[column]) !== undefined));
-    if (conditions.length === 0 && tuples.length === 0) continue;
+    if (conditions.length === 0) continue;
     const rows = (await direct(modelClass.query(transactionOf(args)))
-      .select(columns.map(cache.columnOf))
+      .select(keyColumnsOf(cache))
       .where((where) => {
-        for (const [column, values] of conditions) where.orWhereIn(cache.columnOf(column), values as string[]);
-        for (const item of tuples) where.orWhere((match) => tuple.forEach((column) => match.where(cache.columnOf(column), item[column] as string)));
+        for (const [columns, values] of conditions) whereKeyIn(where, columns, values, 'or');
       })) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
@@ -205,14 +230,18 @@ export async function afterInsert(modelClass: CachedClass, args: HookArgs): Prom
   await flushAfterCommit(transactionOf(args), cache.store, keys.concat(upserted));
 }
 
+/** The DB columns of every key the table's rows are cached under (a composite key's parts each), to SELECT. */
+function keyColumnsOf(cache: ModelCache): string[] {
+  return [...new Set([...cache.catalog.keyColumns, ...cache.catalog.indexColumns].flatMap(keyParts))].map(cache.columnOf);
+}
+
 /** The keys the rows with `ids` hold now, read in chunks that stay under every DB's limit of bound parameters. */
 async function currentKeys(modelClass: CachedClass, cache: ModelCache, ids: unknown[], trx: Knex | undefined): Promise<string[]> {
   let keys: string[] = [];
-  for (let i = 0; i < ids.length; i += WHERE_IN_CHUNK) {
-    const chunk = ids.slice(i, i + WHERE_IN_CHUNK) as string[];
-    const rows = (await direct(modelClass.query(trx))
-      .select(cache.catalog.keyColumns.map(cache.columnOf))
-      .whereIn(cache.idColumn, chunk)) as unknown as Model[];
+  const size = Math.floor(WHERE_IN_CHUNK / cache.idColumns.length);
+  for (let i = 0; i < ids.length; i += size) {
+    const chunk = ids.slice(i, i + size) as KeyValue[];
+    const rows = (await whereKeyIn(direct(modelClass.query(trx)).select(keyColumnsOf(cache)), cache.idColumns, chunk)) as unknown as Model[];
     keys = keys.concat(rows.flatMap((row) => rowKeys(cache, row)));
   }
   return keys;

@@ -1,5 +1,6 @@
 import type { Model, TransactionOrKnex } from 'objection';
-import { canonicalKey, isCacheableMiss, rowKeyValue } from '../core/keys.js';
+import { encodeRow, type EncodedRow } from '../core/codec.js';
+import { canonicalKey, isCacheableMiss, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 
 /** Set on builders the cache runs itself (fills, key reads before writes): they always ask the DB. */
@@ -26,6 +27,23 @@ export interface Found {
   readonly exact: boolean;
 }
 
+/** What a fill stores for one requested value: its encoding, and whether its entry is the one a flush reaches. */
+export interface Loaded {
+  readonly row: EncodedRow;
+  /** The DB matched the value as spelled (see `Found`): the entry may be stored. */
+  readonly exact: boolean;
+}
+
+/**
+ * Where a read through the cache gets what it missed: a row per key value (`loadRows`), or the ids of the rows
+ * holding an index value (reads/list-read.ts). Undefined where there is nothing (a miss).
+ */
+export type Loader = (modelClass: typeof Model, column: string, values: readonly KeyValue[], trx?: TransactionOrKnex) => Promise<(Loaded | undefined)[]>;
+
+/** The rows of `values` (`readRows`), as the cache keeps them: their DB form (what `fromDatabaseJson` takes back). */
+export const loadRows: Loader = async (modelClass, column, values, trx) =>
+  (await readRows(modelClass, column, values, trx)).map((found) => found && { row: encodeRow(found.row.$toDatabaseJson()), exact: found.exact });
+
 /**
  * Reads the rows whose `column` is one of `values`, in one query (chunked only past `WHERE_IN_CHUNK`), and
  * pairs each value with its row. Rows are paired by the canonical spelling of the column value; where the DB
@@ -33,17 +51,19 @@ export interface Found {
  * with one such value left over it takes the leftover row, with several each is asked for on its own.
  */
 export async function readRows(modelClass: typeof Model, column: string, values: readonly KeyValue[], trx?: TransactionOrKnex): Promise<(Found | undefined)[]> {
-  // `column` is the model's property; SQL names the DB column (they differ under columnNameMappers)
-  const dbColumn = modelClass.propertyNameToColumnName(column);
+  // `column` is the model's property; SQL names the DB column (they differ under columnNameMappers). A composite
+  // key's values are tuples (core/keys.ts), matched as row values: WHERE (a, b) IN ((?, ?), ...).
+  const dbColumns = keyParts(column).map((part) => modelClass.propertyNameToColumnName(part));
+  const size = Math.floor(WHERE_IN_CHUNK / dbColumns.length);
   const rows: Model[] = [];
-  for (let i = 0; i < values.length; i += WHERE_IN_CHUNK) {
-    rows.push(...(await direct(modelClass.query(trx)).whereIn(dbColumn, values.slice(i, i + WHERE_IN_CHUNK) as unknown[] as string[])));
+  for (let i = 0; i < values.length; i += size) {
+    rows.push(...(await whereKeyIn(direct(modelClass.query(trx)), dbColumns, values.slice(i, i + size))));
   }
   const wanted = new Set(values.map(canonicalKey));
   const byKey = new Map<string, Model>();
   const leftover: Model[] = [];
   for (const row of rows) {
-    const value = rowKeyValue((row as unknown as Record<string, unknown>)[column]);
+    const value = rowKeyOf(row, column);
     const key = value === undefined ? undefined : canonicalKey(value);
     if (key === undefined || !wanted.has(key)) leftover.push(row);
     else if (!byKey.has(key)) byKey.set(key, row);
@@ -62,10 +82,24 @@ export async function readRows(modelClass: typeof Model, column: string, values:
     return found;
   }
   for (const i of unpaired) {
-    const row = await direct(modelClass.query(trx))
-      .where(dbColumn, values[i] as string)
-      .first();
+    const row = await whereKeyIn(direct(modelClass.query(trx)), dbColumns, [values[i]!]).first();
     if (row) found[i] = { row, exact: false };
   }
   return found;
+}
+
+/** What the key helpers call on a query builder (Objection's and knex's alike; their typings overload it). */
+interface Filterable<B> {
+  whereIn(columns: string | string[], values: unknown[]): B;
+  orWhereIn(columns: string | string[], values: unknown[]): B;
+}
+
+/**
+ * `builder` narrowed to rows whose key (in `dbColumns`: one column, or a composite key's parts) is one of
+ * `values`; `or` adds the condition with OR. A composite key's values are tuples, compared as row values.
+ */
+export function whereKeyIn<B>(builder: B, dbColumns: readonly string[], values: readonly KeyValue[], join: 'and' | 'or' = 'and'): B {
+  const filter = builder as unknown as Filterable<B>;
+  const [columns, list] = dbColumns.length === 1 ? [dbColumns[0]!, [...values]] : [[...dbColumns], values.map(tupleParts)];
+  return join === 'or' ? filter.orWhereIn(columns, list) : filter.whereIn(columns, list);
 }

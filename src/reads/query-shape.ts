@@ -97,6 +97,20 @@ export interface KeyCondition {
  * beyond one, lock or column list).
  */
 export function keyConditionOf(builder: Knex.QueryBuilder, table: string, keyColumns: readonly string[]): KeyCondition | undefined {
+  return conditionOn(builder, table, keyColumns, 'one');
+}
+
+/**
+ * The index condition `builder` is, if it is exactly one: `select table.* from table where col in (…)` (or `=`),
+ * on one of `indexColumns` (`cacheIndexes`), and nothing else, no limit either: a has-many relation's find, for
+ * one owner or many (`withGraphFetched`).
+ */
+export function indexConditionOf(builder: Knex.QueryBuilder, table: string, indexColumns: readonly string[]): KeyCondition | undefined {
+  return conditionOn(builder, table, indexColumns, 'many');
+}
+
+/** A condition on one of `columns`, whose values match one row each (keys) or any number (indexes: no limit). */
+function conditionOn(builder: Knex.QueryBuilder, table: string, keyColumns: readonly string[], rowsPerValue: 'one' | 'many'): KeyCondition | undefined {
   const state = knexBuilderState(builder);
   if (!state || (state._method !== undefined && state._method !== 'select')) return undefined;
   for (const [name, value] of Object.entries(state._single)) {
@@ -123,7 +137,7 @@ export function keyConditionOf(builder: Knex.QueryBuilder, table: string, keyCol
   }
   if (!condition) return undefined;
   const limit = state._single['limit'];
-  if (limit !== undefined && !(typeof limit === 'number' && limit >= condition.values.length)) return undefined;
+  if (limit !== undefined && (rowsPerValue === 'many' || !(typeof limit === 'number' && limit >= condition.values.length))) return undefined;
   return condition;
 }
 

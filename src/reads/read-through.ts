@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import { decodeRecord, encodeRecord, encodeRow, type CacheRecord } from '../core/codec.js';
+import { decodeRecord, encodeRecord, type CacheRecord } from '../core/codec.js';
 import { lookupKeys, type EntryKeys } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import { asToken, newToken } from '../core/tokens.js';
 import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
-import { readRows, type Found } from './db-read.js';
+import { loadRows, type Loaded, type Loader } from './db-read.js';
 import { observed, readsObserved } from '../core/events.js';
 import { clock, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
 import { maybeVerify } from './verify.js';
@@ -32,6 +32,8 @@ interface RowRead extends ReadContext {
   readonly knex: Knex;
   /** Someone listens for read events. */
   readonly events: boolean;
+  /** How misses are read from the DB: rows by key (`loadRows`), or an index's lists of ids. */
+  readonly load: Loader;
 }
 
 /** A key the store had no fresh entry for, and the guard token it will be stamped with. */
@@ -48,7 +50,8 @@ interface Miss {
  * Reads `values` of `column` through the cache: one store read for all of them; for those that missed, one
  * store write of any missing tokens, one DB query and one store write of the fills. Values already being
  * filled by another caller join that fill (single flight). The DB is read through `knex`, whose database
- * `cache` is scoped to. `operation` names the public call in events.
+ * `cache` is scoped to. `operation` names the public call in events. `load` reads what missed: one row per key
+ * value, or (reads/list-read.ts) the ids of the rows holding an index value.
  */
 export function readThrough(
   modelClass: typeof Model,
@@ -57,6 +60,7 @@ export function readThrough(
   values: readonly KeyValue[],
   knex: Knex,
   operation: string,
+  load: Loader = loadRows,
 ): Promise<RowOrMiss[]> {
   const fills = cache.store.state.inFlight.fills;
   const rows: (RowOrMiss | Promise<RowOrMiss>)[] = [];
@@ -74,7 +78,7 @@ export function readThrough(
       const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
       if (record && fresh(record)) {
         if (events || cache.verify) {
-          read ??= rowRead(modelClass, cache, column, knex, operation, events);
+          read ??= rowRead(modelClass, cache, column, knex, operation, events, load);
           if (events) served(read, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
           maybeVerify(read, value, keys, record);
         }
@@ -83,13 +87,13 @@ export function readThrough(
       }
     }
     if (fill) {
-      if (events) joined((read ??= rowRead(modelClass, cache, column, knex, operation, events)), value, fill);
+      if (events) joined((read ??= rowRead(modelClass, cache, column, knex, operation, events, load)), value, fill);
     } else {
       fill = startFill(fills, batch, value, keys);
     }
     rows.push(fill);
   }
-  if (batch.size > 0) fillInTick((read ??= rowRead(modelClass, cache, column, knex, operation, events)), [...batch.values()]);
+  if (batch.size > 0) fillInTick((read ??= rowRead(modelClass, cache, column, knex, operation, events, load)), [...batch.values()]);
   return Promise.all(rows);
 }
 
@@ -126,12 +130,18 @@ function releaseHeld(): void {
 
 function sameRead(a: RowRead, b: RowRead): boolean {
   return (
-    a.modelClass === b.modelClass && a.cache === b.cache && a.column === b.column && a.knex === b.knex && a.operation === b.operation && a.events === b.events
+    a.modelClass === b.modelClass &&
+    a.cache === b.cache &&
+    a.column === b.column &&
+    a.knex === b.knex &&
+    a.operation === b.operation &&
+    a.events === b.events &&
+    a.load === b.load
   );
 }
 
-function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean): RowRead {
-  return { modelClass, cache, column, knex, events, store: cache.store, model: cache.modelName, table: cache.table, operation, kind: 'row' };
+function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean, load: Loader): RowRead {
+  return { modelClass, cache, column, knex, events, load, store: cache.store, model: cache.modelName, table: cache.table, operation, kind: 'row' };
 }
 
 /** A fill of one key, registered so that later callers join it, and forgotten once it settles. */
@@ -169,14 +179,14 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
   if (store.degraded && !(await store.recover())) {
     // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
     const started = clock(events);
-    const found = await readRows(
+    const found = await read.load(
       read.modelClass,
       read.column,
       batch.map((waiter) => waiter.value),
       read.knex,
     );
     const duration = clock(events) - started;
-    batch.forEach((waiter, i) => answer(read, waiter, encodeFound(found[i]), false, duration));
+    batch.forEach((waiter, i) => answer(read, waiter, found[i]?.row ?? null, false, duration));
     return;
   }
   const asked = clock(events);
@@ -191,7 +201,7 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
   // With the store down there is nothing to stamp or store: read the DB and step aside.
   const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
   const started = clock(events);
-  const reading = readRows(
+  const reading = read.load(
     read.modelClass,
     read.column,
     misses.map((miss) => miss.waiter.value),
@@ -199,7 +209,7 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
   );
   const found = misses.some((miss) => miss.graced) ? await withGrace(read, misses, reading) : await reading;
   const duration = clock(events) - started;
-  const rows = found.map(encodeFound);
+  const rows = found.map((loaded) => loaded?.row ?? null);
   if (storable) {
     const fills = fillsOf(cache, generation, misses, found, rows);
     const writing = clock(events);
@@ -222,7 +232,7 @@ function fresh(record: CacheRecord): boolean {
  * fills as usual). Only entries whose stamps still stand when that happens are served: a write that flushed one
  * meanwhile is never undone by grace.
  */
-async function withGrace(read: RowRead, misses: Miss[], reading: Promise<(Found | undefined)[]>): Promise<(Found | undefined)[]> {
+async function withGrace(read: RowRead, misses: Miss[], reading: Promise<(Loaded | undefined)[]>): Promise<(Loaded | undefined)[]> {
   const { graceTimeout } = read.cache;
   let timer: NodeJS.Timeout | undefined;
   const slow = new Promise<'timeout'>((resolve) => {
@@ -328,7 +338,7 @@ function fillsOf(
   cache: ModelCache,
   generation: string,
   misses: readonly Miss[],
-  found: readonly (Found | undefined)[],
+  found: readonly (Loaded | undefined)[],
   rows: readonly RowOrMiss[],
 ): StoreEntry[] {
   const fills: StoreEntry[] = [];
@@ -342,9 +352,4 @@ function fillsOf(
     fills.push({ key: miss.waiter.keys.value, value, ttl: graced ? ttl + cache.grace : ttl });
   });
   return fills;
-}
-
-/** The row as the cache keeps it: its DB form (what `fromDatabaseJson` takes back), encoded. */
-function encodeFound(found: Found | undefined): RowOrMiss {
-  return found ? encodeRow(found.row.$toDatabaseJson()) : null;
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import { decodeRow, encodeRow, type CacheRecord } from '../core/codec.js';
+import { decodeRow, type CacheRecord } from '../core/codec.js';
 import { observed } from '../core/events.js';
 import type { EntryKeys } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
@@ -8,7 +8,7 @@ import { asToken } from '../core/tokens.js';
 import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
-import { readRows } from './db-read.js';
+import type { Loader } from './db-read.js';
 
 /**
  * The live consistency check (`verify: { sampleRate }`): a sample of row hits is read again from the database,
@@ -25,6 +25,8 @@ export interface VerifyTarget {
   readonly column: string;
   readonly knex: Knex;
   readonly operation: string;
+  /** How the DB is read for the value (a row, or an index's list of ids). */
+  readonly load: Loader;
 }
 
 /** Checks the hit of `value` (its record as served) in the sample `verify.sampleRate` sets; never waits for it. */
@@ -61,8 +63,8 @@ async function verifyHit(target: VerifyTarget, value: KeyValue, keys: EntryKeys,
 
 /** The row as a fill would encode it now. */
 async function databaseRow(target: VerifyTarget, value: KeyValue): Promise<RowOrMiss> {
-  const [found] = await readRows(target.modelClass, target.column, [value], target.knex);
-  return found ? encodeRow(found.row.$toDatabaseJson()) : null;
+  const [found] = await target.load(target.modelClass, target.column, [value], target.knex);
+  return found ? found.row : null;
 }
 
 function sameRow(a: RowOrMiss, b: RowOrMiss): boolean {

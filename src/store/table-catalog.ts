@@ -79,6 +79,19 @@ export class CatalogTable {
     for (const column of columns) this.#columns.add(column);
     if (this.#keyColumns.length !== this.#columns.size) this.#keyColumns = [...this.#columns];
   }
+
+  readonly #indexes = new Set<string>();
+  #indexColumns: readonly string[] = [];
+
+  /** Every index (`cacheIndexes`) of every cached class on the table: the lists a write to it may change. */
+  get indexColumns(): readonly string[] {
+    return this.#indexColumns;
+  }
+
+  addIndexColumns(indexes: readonly string[]): void {
+    for (const index of indexes) this.#indexes.add(index);
+    if (this.#indexColumns.length !== this.#indexes.size) this.#indexColumns = [...this.#indexes];
+  }
 }
 
 function lastSegment(table: string): string {

@@ -10,7 +10,7 @@ class Post extends CachedModel(Model) {
 export async function misuse(): Promise<void> {
   const post: Post = await Post.get('x'); // error: possibly undefined
   const n: number = (await Post.get('x'))!.slug; // error: string is not number
-  await Post.get({ slug: 'x' }); // error: not a key value
+  await Post.get(true); // error: not a key value
   await Post.query().cache({ ttl: '1s' }); // error: ttl is a number
   void post;
   void n;
