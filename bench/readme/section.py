@@ -46,10 +46,11 @@ On Redis, per operation (SQLite run):
 {redis_table}
 
 A cold key costs two round trips: its read creates the missing guard (and generation) beside the MGET, with a
-`SET … NX GET` per token that writes nothing where the token exists, then the fill. A hit pays for those SETs
-too (two commands that do nothing on the server, about 0.3 µs each there), which is why it is 3 commands. A
-`getMany` of 100 keys is one pipeline; its round trip count above 1 is the client writing a long pipeline in
-pieces while the first answers arrive, not a second wait.
+`SET … NX GET` per token that writes nothing where the token exists, then the fill. A hit sends the MGET alone:
+tokens this process saw present (the last 4,096) are not offered again, and one that another process deleted
+meanwhile is found absent by that MGET and created before the DB read, one round trip later. A `getMany` of 100
+keys is one pipeline; its round trip count above 1 is the client writing a long pipeline in pieces while the
+first answers arrive, not a second wait. `getAllBy` is two reads one after the other, the list and then its rows.
 
 A Redis outage, same run: with the server paused (SIGSTOP) under 2,000 `get`s made one after another, 1 of them
 waited out the store `timeout` (1 s by default) and the breaker sent the other 1,999 straight to the DB: p50
@@ -91,10 +92,13 @@ What the numbers say:
   {nums['pgHit']:.0f}× the query.
 - With `localCache`, a hot key on Redis costs {rng(nums['local'])} an in-memory `keyv.get`, {min(nums['localVsRedis']):.0f}–{max(nums['localVsRedis']):.0f}× less than the
   Redis hit, and stays exact in the writing process; other processes lag by the window above.
-- On Redis a hit is one round trip either way, and still {rng(nums['redis'])} a hand-written `keyv.get`: the MGET
-  of three keys and two SETs beside it (about 5 µs more than one GET, measured on the raw client), three values
-  decoded, and about 15–20 µs of the cache's own work on the asynchronous path (a promise per fill and per store
-  call, the store call's timer, Keyv's envelope parsed before the record). A Keyv over an adapter the cache
+- On Redis a hit is one round trip and one command either way (an MGET of the entry, its guard and the
+  generation; the tokens of a key this process saw present are not offered again), and still
+  {rng(nums['redis'])} a hand-written `keyv.get`. An MGET of three keys costs what one GET does on the raw
+  client; the rest is the cache's own work on the asynchronous path, about 5 µs of CPU against Keyv's 2 µs when
+  measured hot, which a hit on a core that just woke from waiting for Redis pays two to three times over (a
+  promise per fill and per store call, the store call's timer, the record inside Keyv's envelope parsed twice,
+  the model instance). A Keyv over an adapter the cache
   does not know goes through Keyv's `getMany` of three keys, each with Keyv's JSON revival:
   {rng(nums['other'])} a single `keyv.get`. In-process SQLite answers a primary-key lookup as fast as loopback
   Redis does: Redis pays off against a database across a network, for sharing invalidation between processes,
