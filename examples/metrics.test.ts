@@ -56,7 +56,8 @@ forEachStore(
     await f.Post.get('post-2');
     t.is(totals((await reader.collect()).resourceMetrics)['objection_cache.misses'], 1, 'stopped');
   },
-  CONSISTENCY_SETUPS,
+  // a miss under a string is not cached on MySQL (its collation matches other spellings): test/mysql.test.ts
+  CONSISTENCY_SETUPS.filter((setup) => setup.db !== 'mysql'),
 );
 
 forEachStore(
@@ -79,5 +80,6 @@ forEachStore(
     t.is(hits / (hits + misses), 3 / 7, 'the hit rate README gives the query for');
     t.regex(text, /objection_cache_lookup_seconds_count\{model="Post",kind="row",result="miss"\} 4/);
   },
-  CONSISTENCY_SETUPS,
+  // a miss under a string is not cached on MySQL (its collation matches other spellings): test/mysql.test.ts
+  CONSISTENCY_SETUPS.filter((setup) => setup.db !== 'mysql'),
 );

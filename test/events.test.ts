@@ -69,7 +69,8 @@ forEachStore(
       ],
     );
   },
-  CONSISTENCY_SETUPS,
+  // a miss under a string is not cached on MySQL (its collation matches other spellings): test/mysql.test.ts
+  CONSISTENCY_SETUPS.filter((setup) => setup.db !== 'mysql'),
 );
 
 forEachStore(

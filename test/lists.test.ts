@@ -647,7 +647,9 @@ forEachSetup(test, 'a model with a composite id: lists of composite ids in id or
     [1, 12],
     [2, 10],
   ]);
-  t.deepEqual(l.queries, [], 'warm');
+  // MySQL's collation matches a string under other spellings: there a list by one is read again (its rows are cached)
+  t.is(l.queries.length, db === 'mysql' ? 1 : 0, 'warm');
+  l.reset();
   t.deepEqual(await members('owner'), [[1, 10]]);
   t.is(l.selects().length, 2, 'another list: its ids, then its row');
   t.deepEqual(await members('admin'), []);

@@ -131,7 +131,7 @@ async function property(t: ExecutionContext, kind: StoreKind, db: DbKind, localC
                   break;
                 case 'rawSlug':
                   await q()
-                    .patch({ slug: raw("slug || 'x'") as never })
+                    .patch({ slug: raw("concat(slug, 'x')") as never })
                     .where('id', w.id);
                   break;
                 case 'delete':

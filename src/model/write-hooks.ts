@@ -177,10 +177,11 @@ export async function beforeInsert(modelClass: CachedClass, args: HookArgs): Pro
   const builder = builderOf(args);
   if (!builder.has('onConflict') || !builder.has('merge')) return; // `ignore()` leaves existing rows as they were
   const cache = modelCache(modelClass, knexOf(modelClass, args));
-  const conflict = conflictColumns(builder);
+  // MySQL's ON DUPLICATE KEY UPDATE, which knex sends whatever columns `onConflict` names, matches any unique index
+  const conflict = /^mysql/.test(dialectOf(knexOf(modelClass, args))) ? undefined : conflictColumns(builder);
   if (conflict === undefined) {
-    // `onConflict()` with no columns (MySQL's ON DUPLICATE KEY): any unique index may match, and only the DB
-    // knows them all. The model is flushed whole after the write instead.
+    // `onConflict()` with no columns, or MySQL: any unique index may match, and only the DB knows them all. The
+    // model is flushed whole after the write instead.
     before.set(builder, { keys: [cache.generationKey], ids: [], newKeys: [], newValuesUnknown: false });
     return;
   }

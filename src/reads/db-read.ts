@@ -1,6 +1,7 @@
 import type { Model, TransactionOrKnex } from 'objection';
 import { encodeRow, type EncodedRow } from '../core/codec.js';
-import { canonicalKey, isCacheableMiss, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
+import { dialectOf } from '../core/internals.js';
+import { canonicalKey, isCacheableMiss, isComposite, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 
 /** Set on builders the cache runs itself (fills, key reads before writes): they always ask the DB. */
@@ -16,6 +17,31 @@ export function direct<B extends object>(builder: B): B {
 export function isDirect(builder: object): boolean {
   return (builder as { [DIRECT]?: boolean })[DIRECT] === true;
 }
+
+/**
+ * True for MySQL and MariaDB, whose default collations match strings case- and accent-insensitively and ignore
+ * trailing spaces (and compare a string column with a number numerically): `get('Hello')` finds the row `hello`.
+ * A row's flush reaches the entries of its own spelling only, so there a miss under a string is never cached (it
+ * could outlive the insert of a row spelled otherwise), nor a list by a string index value; a row found under
+ * another spelling is served and not cached, as everywhere.
+ */
+export function matchesOtherSpellings(knex: unknown): boolean {
+  return /^mysql/.test(dialectOf(knex));
+}
+
+/**
+ * True when `value` of `column` matches only rows of its own spelling on a DB that `matchesOtherSpellings`: every
+ * part an integer (a number, or an integer's digits, which share the number's entry). Any other string may match
+ * rows spelled otherwise (`Hello`, `hello `, `héllo`), so its miss (or list) is not cached there. An integer
+ * matches an integer column's own value; a string column holding `'042'` or `'42 '` would match it too, which
+ * README tells apps to avoid.
+ */
+export function matchesOwnSpellingOnly(column: string, value: KeyValue): boolean {
+  const parts = isComposite(column) ? tupleParts(value) : [value];
+  return parts.every((part) => (typeof part === 'string' ? INTEGER.test(part) : true));
+}
+
+const INTEGER = /^-?(?:0|[1-9]\d*)$/;
 
 /** Bound parameters per `whereIn`: under SQLite's 32766 and PostgreSQL's 65535, so one query serves any sane batch. */
 export const WHERE_IN_CHUNK = 30_000;

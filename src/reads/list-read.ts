@@ -3,7 +3,7 @@ import { encodeRow, type EncodedRow } from '../core/codec.js';
 import { canonicalKey, indexOfList, isCacheableMiss, isComposite, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import { modelSettings, type CachedClass } from '../config/settings.js';
-import { direct, whereKeyIn, WHERE_IN_CHUNK, type Loaded, type Loader } from './db-read.js';
+import { direct, matchesOtherSpellings, matchesOwnSpellingOnly, whereKeyIn, WHERE_IN_CHUNK, type Loaded, type Loader } from './db-read.js';
 
 /**
  * Cached lists (`cacheIndexes`, `getAllBy`): per value of an index, the ids of the rows holding it, in id order.
@@ -35,7 +35,8 @@ export const loadLists: Loader = async (modelClass, list, values, trx) => {
   const settings = modelSettings(modelClass as CachedClass);
   const index = indexOfList(list);
   const indexColumns = keyParts(index).map(settings.columnOf);
-  const canonical = values.map((value) => spelledCanonically(index, value));
+  const folds = matchesOtherSpellings(trx);
+  const canonical = values.map((value) => spelledCanonically(index, value) && (!folds || matchesOwnSpellingOnly(index, value)));
   const lists = await readIds(
     modelClass,
     index,

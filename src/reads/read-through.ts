@@ -7,7 +7,7 @@ import { asToken, newToken } from '../core/tokens.js';
 import type { ModelCache } from '../config/settings.js';
 import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
 import type { RowOrMiss } from '../store/in-flight.js';
-import { loadRows, type Loaded, type Loader } from './db-read.js';
+import { loadRows, matchesOtherSpellings, matchesOwnSpellingOnly, type Loaded, type Loader } from './db-read.js';
 import { observed, readsObserved } from '../core/events.js';
 import { clock, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
 import { maybeVerify } from './verify.js';
@@ -34,6 +34,8 @@ interface RowRead extends ReadContext {
   readonly events: boolean;
   /** How misses are read from the DB: rows by key (`loadRows`), or an index's lists of ids. */
   readonly load: Loader;
+  /** The DB matches strings under other spellings (MySQL): misses under strings are not cached (db-read.ts). */
+  readonly foldsStrings: boolean;
 }
 
 /** A key the store had no fresh entry for, and the guard token it will be stamped with. */
@@ -141,7 +143,21 @@ function sameRead(a: RowRead, b: RowRead): boolean {
 }
 
 function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean, load: Loader): RowRead {
-  return { modelClass, cache, column, knex, events, load, store: cache.store, model: cache.modelName, table: cache.table, operation, kind: 'row' };
+  const foldsStrings = matchesOtherSpellings(knex);
+  return {
+    modelClass,
+    cache,
+    column,
+    knex,
+    events,
+    load,
+    foldsStrings,
+    store: cache.store,
+    model: cache.modelName,
+    table: cache.table,
+    operation,
+    kind: 'row',
+  };
 }
 
 /** A fill of one key, registered so that later callers join it, and forgotten once it settles. */
@@ -211,7 +227,7 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
   const duration = clock(events) - started;
   const rows = found.map((loaded) => loaded?.row ?? null);
   if (storable) {
-    const fills = fillsOf(cache, generation, misses, found, rows);
+    const fills = fillsOf(read, generation, misses, found, rows);
     const writing = clock(events);
     await store.setMany(fills);
     if (events) filled(read, fills.length, clock(events) - writing);
@@ -334,17 +350,14 @@ function missingTokens(cache: ModelCache, stored: string | undefined, generation
  * The entries to store: each row found, and each miss that no row of another spelling could answer, stamped with
  * the tokens read or created before the DB read.
  */
-function fillsOf(
-  cache: ModelCache,
-  generation: string,
-  misses: readonly Miss[],
-  found: readonly (Loaded | undefined)[],
-  rows: readonly RowOrMiss[],
-): StoreEntry[] {
+function fillsOf(read: RowRead, generation: string, misses: readonly Miss[], found: readonly (Loaded | undefined)[], rows: readonly RowOrMiss[]): StoreEntry[] {
+  const { cache } = read;
   const fills: StoreEntry[] = [];
   misses.forEach((miss, i) => {
     const hit = found[i];
-    if (!(hit ? hit.exact : miss.waiter.keys.missCacheable)) return;
+    const { keys } = miss.waiter;
+    const cacheableMiss = keys.missCacheable && (!read.foldsStrings || matchesOwnSpellingOnly(read.column, miss.waiter.value));
+    if (!(hit ? hit.exact : cacheableMiss)) return;
     const ttl = hit ? cache.ttl : cache.missTtl;
     // with grace an entry outlives its ttl in the store, and says when it stopped being fresh
     const graced = cache.grace > 0 && ttl > 0;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { promisify } from 'node:util';
 import { CountingKeyv } from './counting-keyv.js';
-import { stopPostgres, type DbKind } from './databases.js';
+import { stopMariaDb, stopPostgres, type DbKind } from './databases.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { startRedisCluster, type RedisCluster } from './redis-cluster.js';
 
@@ -28,6 +28,7 @@ export function useStores(test: TestFn): void {
     await (await redis)?.stop();
     await (await cluster)?.stop();
     await stopPostgres();
+    await stopMariaDb();
   });
 }
 
@@ -74,8 +75,16 @@ export interface Setup {
 /** Behaviour tests: every store, on SQLite. */
 export const STORE_SETUPS: readonly Setup[] = STORE_KINDS.map((store) => ({ store, db: 'sqlite' }));
 
-/** Consistency tests (write paths, transactions, the refill race, the property test) also run on PostgreSQL. */
-export const CONSISTENCY_SETUPS: readonly Setup[] = [...STORE_SETUPS, { store: 'memory', db: 'postgres' }, { store: 'redis', db: 'postgres' }];
+/**
+ * Consistency tests (write paths, transactions, the refill race, the property test, composite keys, lists) also
+ * run on PostgreSQL, with memory and Redis, and on MariaDB (MySQL's collations and dialect) with memory.
+ */
+export const CONSISTENCY_SETUPS: readonly Setup[] = [
+  ...STORE_SETUPS,
+  { store: 'memory', db: 'postgres' },
+  { store: 'redis', db: 'postgres' },
+  { store: 'memory', db: 'mysql' },
+];
 
 /** Registers `body` once per setup, the setup in the title. */
 export function forEachStore(
@@ -85,7 +94,7 @@ export function forEachStore(
   setups: readonly Setup[] = STORE_SETUPS,
 ): void {
   for (const { store, db } of setups) {
-    test(`${title} [${db === 'sqlite' ? store : `${store}, postgres`}]`, (t) => body(t, store, db));
+    test(`${title} [${db === 'sqlite' ? store : `${store}, ${db}`}]`, (t) => body(t, store, db));
   }
 }
 

@@ -7,7 +7,8 @@ import { CachedModel } from 'objection-cache';
 
 interface Job {
   redisUrl: string;
-  pg: { host: string; port: number; user: string; database: string };
+  /** The DB every worker shares: knex's client name (`pg`, `mysql2`) and connection. */
+  db: { client: string; connection: { host: string; port: number; user: string; database: string } };
   index: number;
   workers: number;
   rows: number;
@@ -28,7 +29,7 @@ await adapter.getClient();
 const store = new Keyv(adapter, { namespace: job.namespace });
 const published = createClient({ url: job.redisUrl });
 await published.connect();
-const knex = knexPkg({ client: 'pg', connection: job.pg, pool: { min: 1, max: 4 } });
+const knex = knexPkg({ client: job.db.client, connection: job.db.connection, pool: { min: 1, max: 4 } });
 
 const localCache = job.localCache && { maxEntries: job.localCache.maxEntries, ttl: job.localCache.ttl };
 class Post extends CachedModel(Model, { store, ...(localCache ? { localCache } : {}) }) {
