@@ -1,9 +1,21 @@
-import test from 'ava';
-import { forEachSetup, twoProcessStores, useStores } from './helpers/stores.js';
+import test, { type ExecutionContext } from 'ava';
+import type { DbKind } from './helpers/databases.js';
+import { forEachSetup, twoProcessStores, useStores, type StoreKind } from './helpers/stores.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { gated } from './helpers/gates.js';
 
 useStores(test);
+
+/** One database, and the Post class of two processes on one backing store: two store clients stand for them. */
+async function twoProcesses(t: ExecutionContext, kind: StoreKind, db: DbKind) {
+  const f = await makeFixture(t, { kind, db });
+  const [storeA, storeB] = await twoProcessStores(t, kind);
+  const ProcessA = makePostClass(storeA);
+  const ProcessB = makePostClass(storeB);
+  ProcessA.knex(f.knex);
+  ProcessB.knex(f.knex);
+  return { f, ProcessA, ProcessB };
+}
 
 // The refill race: reader A misses and reads the old row; writer B updates and flushes; A then stores the old
 // row. A's DB read is held open with a gate, so the interleaving is exact on every run.
@@ -55,13 +67,7 @@ forEachSetup(test, 'a caller that starts after a flush does not join a fill that
 });
 
 forEachSetup(test, 'across processes sharing one store: a fill from before the flush is ignored by every reader', async (t, kind, db) => {
-  // Two store clients on one backing store stand for two processes (see twoProcessStores).
-  const f = await makeFixture(t, { kind, db });
-  const [storeA, storeB] = await twoProcessStores(t, kind);
-  const ProcessA = makePostClass(storeA);
-  const ProcessB = makePostClass(storeB);
-  ProcessA.knex(f.knex);
-  ProcessB.knex(f.knex);
+  const { ProcessA, ProcessB } = await twoProcesses(t, kind, db);
   const { Gated, holdNextQuery } = gated(ProcessA);
   const hold = holdNextQuery();
   const readerA = Gated.get('post-2');
@@ -80,12 +86,7 @@ forEachSetup(
   async (t, kind, db) => {
     // On Redis a hot key's tokens are not offered again on every read (they were seen present): here the guard
     // went unseen, so the read finds it absent and must still create it before its DB read.
-    const f = await makeFixture(t, { kind, db });
-    const [storeA, storeB] = await twoProcessStores(t, kind);
-    const ProcessA = makePostClass(storeA);
-    const ProcessB = makePostClass(storeB);
-    ProcessA.knex(f.knex);
-    ProcessB.knex(f.knex);
+    const { ProcessA, ProcessB } = await twoProcesses(t, kind, db);
     await ProcessA.get('post-2');
     t.is((await ProcessA.get('post-2'))?.name, 'Post 2', 'hot in A');
     await ProcessB.query().patch({ name: 'First' }).where('id', 2);
