@@ -134,22 +134,26 @@ export function boundKnex(modelClass: CachedClass, given?: Knex | null): Knex {
   return knex;
 }
 
+/** How many of a memo's `given` the options are resolved from; the statics follow them. */
+const OPTION_SOURCES = 6;
+
 function memoOf(modelClass: CachedClass): Memo {
   // Every lookup asks: answer from what the options were resolved from, before resolving them again.
   const store = storeOverride(modelClass);
+  // one array per lookup: first what the options are resolved from, then the statics the settings take as they are
   const given = [
     modelClass.cacheMixinOptions,
     store,
     modelClass.cacheTtl,
     modelClass.cacheMissTtl,
     modelClass.cacheScope,
+    defaultsRevision(),
     modelClass.tableName,
     modelClass.idColumn,
     modelClass.cacheKeys,
     modelClass.cacheIndexes,
     modelClass.cacheVersion,
     modelClass.cacheCascades,
-    defaultsRevision(),
   ];
   const known = memos.get(modelClass);
   if (known && known.given.every((input, i) => input === given[i])) return known;
@@ -160,12 +164,7 @@ function memoOf(modelClass: CachedClass): Memo {
     scope: modelClass.cacheScope,
   });
   const inputs = [
-    modelClass.tableName,
-    modelClass.idColumn,
-    modelClass.cacheKeys,
-    modelClass.cacheIndexes,
-    modelClass.cacheVersion,
-    modelClass.cacheCascades,
+    ...given.slice(OPTION_SOURCES),
     options.store,
     options.ttl,
     options.missTtl,

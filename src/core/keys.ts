@@ -211,7 +211,7 @@ export function entryKeys(space: KeySpace, column: string, value: KeyValue): Ent
   return {
     value: `${space.base}:k:${col}:${encoded}`,
     guard: `${space.tag}:g:${col}:${encoded}`,
-    missCacheable: isComposite(column) ? tupleParts(canonical).every(isCacheableMiss) : isCacheableMiss(value),
+    missCacheable: isCanonicalSpelling(column, value),
     canonical,
   };
 }
@@ -257,6 +257,11 @@ export function listName(index: string): string {
 /** The index a list's name (`listName`) stands for. */
 export function indexOfList(list: string): string {
   return list.endsWith(LIST_SUFFIX) ? list.slice(0, -LIST_SUFFIX.length) : list;
+}
+
+/** `isCacheableMiss` of a value of `column`: of each part, for a composite key. */
+export function isCanonicalSpelling(column: string, value: KeyValue): boolean {
+  return isComposite(column) ? tupleParts(value).every(isCacheableMiss) : isCacheableMiss(value);
 }
 
 /** The value of a composite key whose parts are `values` (each a key value). */

@@ -1,7 +1,6 @@
-import { BoundedMap } from '../core/bounded-map.js';
 import { fromKeyvEnvelope, type KeyvMap, type KeyvMapEntry } from '../core/internals.js';
-import { REMEMBERED_KEYS } from '../core/keys.js';
 import type { StoreEntry, SyncDriver } from './driver.js';
+import { PrefixedKeys } from './prefixed-keys.js';
 
 /**
  * A Keyv whose store is a Map in this process (`createMemoryStore`, a plain `new Keyv()`), read and written
@@ -26,17 +25,11 @@ export class MemoryDriver implements SyncDriver {
     return values;
   }
 
-  /**
-   * Stored keys of keys read lately (reads only: a bulk flush must not push hot keys out). A hot key's lookup then
-   * concatenates and hashes no new string.
-   */
-  private readonly prefixed = new BoundedMap<string, string>(REMEMBERED_KEYS);
+  /** Stored keys of keys read lately: a hot key's lookup concatenates and hashes no new string. */
+  private readonly prefixed = new PrefixedKeys();
 
   private stored(key: string): string {
-    if (this.prefix === '') return key;
-    let stored = this.prefixed.get(key);
-    if (stored === undefined) this.prefixed.set(key, (stored = this.prefix + key));
-    return stored;
+    return this.prefixed.of(this.prefix, key);
   }
 
   private read(stored: string, now: number): unknown {

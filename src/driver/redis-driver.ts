@@ -1,7 +1,7 @@
-import { BoundedMap } from '../core/bounded-map.js';
-import { hashTagOf, REMEMBERED_KEYS } from '../core/keys.js';
+import { hashTagOf } from '../core/keys.js';
 import { adapterClient, fromKeyvEnvelope, toKeyvEnvelope, type KeyvRedis, type NodeRedisClient } from '../core/internals.js';
 import type { StoreDriver, StoreEntry } from './driver.js';
+import { PrefixedKeys } from './prefixed-keys.js';
 
 /**
  * Where a driver's commands go: the adapter's client, or (reads of the local tier) a tracking connection. An open
@@ -42,7 +42,7 @@ export class RedisDriver implements StoreDriver {
   }
 
   private async read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
-    const stored = this.storedKeys(keys);
+    const stored = this.readKeys(keys);
     const now = Date.now();
     const values = await this.inGroups(stored, (group) => client.mGet(group));
     return values.map((value) => fromKeyvEnvelope(value, now));
@@ -88,7 +88,7 @@ export class RedisDriver implements StoreDriver {
     created: readonly (string | undefined)[],
     ttl: number,
   ): Promise<readonly unknown[]> {
-    const stored = this.redis.storedKeys(keys);
+    const stored = this.readKeys(keys);
     const now = Date.now();
     const expires = ttl ? now + ttl : undefined;
     const options = ttl ? { NX: true, GET: true, PX: ttl } : { NX: true, GET: true };
@@ -105,21 +105,12 @@ export class RedisDriver implements StoreDriver {
     });
   }
 
-  /** Stored keys of keys read lately, while Keyv's prefix stays the same: a hot key's read builds no string. */
-  private readonly prefixed = new BoundedMap<string, string>(REMEMBERED_KEYS);
-  private prefixedUnder = '';
+  /** Stored keys of keys read lately: a hot key's read builds no string. Writes use `redis.storedKeys`. */
+  private readonly prefixed = new PrefixedKeys();
 
-  private storedKeys(keys: readonly string[]): string[] {
+  private readKeys(keys: readonly string[]): string[] {
     const prefix = this.redis.storedPrefix;
-    if (prefix !== this.prefixedUnder) {
-      this.prefixed.clear();
-      this.prefixedUnder = prefix;
-    }
-    return keys.map((key) => {
-      let stored = this.prefixed.get(key);
-      if (stored === undefined) this.prefixed.set(key, (stored = prefix + key));
-      return stored;
-    });
+    return keys.map((key) => this.prefixed.of(prefix, key));
   }
 
   /** Runs `command` on groups of keys that one command may take, and puts the answers back in key order. */

@@ -6,7 +6,7 @@ import type { KeyValue } from '../core/public-types.js';
 import { assertIndexColumn, boundKnex, modelSettings, type CachedClass, type ModelCache } from '../config/settings.js';
 import { isTransaction } from '../config/scope.js';
 import { matchesOtherSpellings, matchesOwnSpellingOnly, readRows } from '../reads/db-read.js';
-import { decodeList, loadLists, spelledCanonically } from '../reads/list-read.js';
+import { decodeList, loadLists } from '../reads/list-read.js';
 import { readThrough } from '../reads/read-through.js';
 import { columnNamed } from './lookup.js';
 import { inScope } from './model-cache.js';
@@ -39,12 +39,14 @@ export async function lookupLists<M extends Model>(
     const found = await readRows(modelClass, settings.idProperty, ids, source);
     const byId = new Map(ids.map((id, i) => [id, found[i]?.row as M | undefined]));
     const folds = matchesOtherSpellings(source);
+    const held = (model: M, part: string) => (model as unknown as Record<string, unknown>)[part];
     return lists.map((listed, i) =>
       holding(
-        listed.map((id) => byId.get(id)),
+        listed.flatMap((id) => byId.get(id) ?? []),
         index,
         keys[i]!,
         folds,
+        held,
       ),
     );
   }
@@ -76,33 +78,33 @@ export async function listedRows(
   const ids = [...new Set(lists.flat())];
   const rows = ids.length === 0 ? [] : await readThrough(modelClass, cache, cache.idProperty, ids, knex, operation);
   const byId = new Map(ids.map((id, i) => [id, rows[i]]));
-  // the index's columns as the DB names them: rows here are in their DB form
-  const parts = keyParts(index);
-  const dbParts = parts.map(cache.columnOf);
-  // where the DB matches other spellings (MySQL), its lists are kept as it gave them
+  // rows here are in their DB form: the index's parts under the DB's names
   const folds = matchesOtherSpellings(knex);
-  return lists.map((listed, i) => {
-    const exact = spelledCanonically(index, values[i]!) && (!folds || matchesOwnSpellingOnly(index, values[i]!));
-    const wanted = exact ? canonicalKey(values[i]!) : undefined;
-    return listed.flatMap((id) => {
-      const row = byId.get(id);
-      if (!row) return [];
-      const decoded = decodeRow(row);
-      if (wanted === undefined) return [decoded];
-      const held = rowKeyOf(Object.fromEntries(parts.map((part, j) => [part, decoded[dbParts[j]!]])), index);
-      return held !== undefined && canonicalKey(held) === wanted ? [decoded] : [];
-    });
-  });
+  const held = (row: Record<string, unknown>, part: string) => row[cache.columnOf(part)];
+  return lists.map((listed, i) =>
+    holding(
+      listed.flatMap((id) => {
+        const row = byId.get(id);
+        return row ? [decodeRow(row)] : [];
+      }),
+      index,
+      values[i]!,
+      folds,
+      held,
+    ),
+  );
 }
 
-/** The rows that still hold `value` of `index` (every row, for a value not spelled as the DB prints it). */
-function holding<M extends Model>(rows: readonly (M | undefined)[], index: string, value: KeyValue, folds: boolean): M[] {
-  const check = spelledCanonically(index, value) && (!folds || matchesOwnSpellingOnly(index, value));
+/**
+ * The rows that still hold `value` of `index` (`part` reads one of its parts off a row); every row, for a value
+ * that may match other spellings (db-read.ts `matchesOwnSpellingOnly`), as the DB listed them.
+ */
+function holding<R>(rows: readonly R[], index: string, value: KeyValue, folds: boolean, part: (row: R, part: string) => unknown): R[] {
+  if (!matchesOwnSpellingOnly(index, value, folds)) return [...rows];
   const wanted = canonicalKey(value);
-  return rows.filter((row): row is M => {
-    if (!row) return false;
-    if (!check) return true;
-    const held = rowKeyOf(row, index);
+  const parts = keyParts(index);
+  return rows.filter((row) => {
+    const held = rowKeyOf(Object.fromEntries(parts.map((name) => [name, part(row, name)])), index);
     return held !== undefined && canonicalKey(held) === wanted;
   });
 }

@@ -1,7 +1,7 @@
 import type { Model, TransactionOrKnex } from 'objection';
 import { encodeRow, type EncodedRow } from '../core/codec.js';
 import { dialectOf } from '../core/internals.js';
-import { canonicalKey, isCacheableMiss, isComposite, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
+import { canonicalKey, isCacheableMiss, isCanonicalSpelling, isComposite, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 
 /** Set on builders the cache runs itself (fills, key reads before writes): they always ask the DB. */
@@ -30,13 +30,15 @@ export function matchesOtherSpellings(knex: unknown): boolean {
 }
 
 /**
- * True when `value` of `column` matches only rows of its own spelling on a DB that `matchesOtherSpellings`: every
- * part an integer (a number, or an integer's digits, which share the number's entry). Any other string may match
- * rows spelled otherwise (`Hello`, `hello `, `héllo`), so its miss (or list) is not cached there. An integer
- * matches an integer column's own value; a string column holding `'042'` or `'42 '` would match it too, which
- * README tells apps to avoid.
+ * True when `value` of `column` matches only rows of its own spelling, so that its miss (or list) may be cached
+ * and rows are paired with it by their own value: it is spelled as the DB prints it (keys.ts `isCacheableMiss`,
+ * `canonical` when the caller has it), and on a DB that `folds` (`matchesOtherSpellings`) every part is an
+ * integer (a number, or an integer's digits, which share the number's entry). Any other string may match rows
+ * spelled otherwise there (`Hello`, `hello `, `héllo`). An integer matches an integer column's own value; a string
+ * column holding `'042'` or `'42 '` would match it too, which README tells apps to avoid.
  */
-export function matchesOwnSpellingOnly(column: string, value: KeyValue): boolean {
+export function matchesOwnSpellingOnly(column: string, value: KeyValue, folds: boolean, canonical = isCanonicalSpelling(column, value)): boolean {
+  if (!canonical || !folds) return canonical;
   const parts = isComposite(column) ? tupleParts(value) : [value];
   return parts.every((part) => (typeof part === 'string' ? INTEGER.test(part) : true));
 }

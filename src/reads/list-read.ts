@@ -1,6 +1,6 @@
 import type { Model, TransactionOrKnex } from 'objection';
 import { encodeRow, type EncodedRow } from '../core/codec.js';
-import { canonicalKey, indexOfList, isCacheableMiss, isComposite, keyParts, rowKeyOf, tupleParts } from '../core/keys.js';
+import { canonicalKey, indexOfList, keyParts, rowKeyOf } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import { modelSettings, type CachedClass } from '../config/settings.js';
 import { direct, matchesOtherSpellings, matchesOwnSpellingOnly, whereKeyIn, WHERE_IN_CHUNK, type Loaded, type Loader } from './db-read.js';
@@ -36,7 +36,7 @@ export const loadLists: Loader = async (modelClass, list, values, trx) => {
   const index = indexOfList(list);
   const indexColumns = keyParts(index).map(settings.columnOf);
   const folds = matchesOtherSpellings(trx);
-  const canonical = values.map((value) => spelledCanonically(index, value) && (!folds || matchesOwnSpellingOnly(index, value)));
+  const canonical = values.map((value) => matchesOwnSpellingOnly(index, value, folds));
   const lists = await readIds(
     modelClass,
     index,
@@ -83,9 +83,4 @@ async function readIds(
     }
   }
   return lists;
-}
-
-/** True when `value` is spelled as the DB prints it, so rows are matched to it by their own value. */
-export function spelledCanonically(index: string, value: KeyValue): boolean {
-  return isComposite(index) ? tupleParts(value).every(isCacheableMiss) : isCacheableMiss(value);
 }

@@ -356,7 +356,7 @@ function fillsOf(read: RowRead, generation: string, misses: readonly Miss[], fou
   misses.forEach((miss, i) => {
     const hit = found[i];
     const { keys } = miss.waiter;
-    const cacheableMiss = keys.missCacheable && (!read.foldsStrings || matchesOwnSpellingOnly(read.column, miss.waiter.value));
+    const cacheableMiss = matchesOwnSpellingOnly(read.column, miss.waiter.value, read.foldsStrings, keys.missCacheable);
     if (!(hit ? hit.exact : cacheableMiss)) return;
     const ttl = hit ? cache.ttl : cache.missTtl;
     // with grace an entry outlives its ttl in the store, and says when it stopped being fresh

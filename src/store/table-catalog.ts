@@ -60,8 +60,8 @@ export class CatalogTable {
   readonly owner: object;
   /** The owner's `cacheCascades`: a write to the table made outside the models flushes these tables too. */
   readonly cascades: readonly string[];
-  readonly #columns = new Set<string>();
-  #keyColumns: readonly string[] = [];
+  readonly #keyColumns = new Union();
+  readonly #indexColumns = new Union();
 
   constructor(table: string, owner: object, cascades: readonly string[]) {
     this.table = table;
@@ -71,26 +71,36 @@ export class CatalogTable {
 
   /** Every key column of every cached class on the table: what a write to it flushes. */
   get keyColumns(): readonly string[] {
-    return this.#keyColumns;
+    return this.#keyColumns.items;
   }
 
-  /** Adds the key columns of a class on the table (the list is remade only when the union grows). */
+  /** Adds the key columns of a class on the table. */
   addKeyColumns(columns: readonly string[]): void {
-    for (const column of columns) this.#columns.add(column);
-    if (this.#keyColumns.length !== this.#columns.size) this.#keyColumns = [...this.#columns];
+    this.#keyColumns.add(columns);
   }
-
-  readonly #indexes = new Set<string>();
-  #indexColumns: readonly string[] = [];
 
   /** Every index (`cacheIndexes`) of every cached class on the table: the lists a write to it may change. */
   get indexColumns(): readonly string[] {
-    return this.#indexColumns;
+    return this.#indexColumns.items;
   }
 
   addIndexColumns(indexes: readonly string[]): void {
-    for (const index of indexes) this.#indexes.add(index);
-    if (this.#indexColumns.length !== this.#indexes.size) this.#indexColumns = [...this.#indexes];
+    this.#indexColumns.add(indexes);
+  }
+}
+
+/** The union of the names classes add, as an array remade only when it grows (every write reads it). */
+class Union {
+  readonly #names = new Set<string>();
+  #items: readonly string[] = [];
+
+  get items(): readonly string[] {
+    return this.#items;
+  }
+
+  add(names: readonly string[]): void {
+    for (const name of names) this.#names.add(name);
+    if (this.#items.length !== this.#names.size) this.#items = [...this.#names];
   }
 }
 
