@@ -274,7 +274,8 @@ async function record(at: Where, kind: Row['kind'], task: Task, timing: Pick<Row
  */
 async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds = 40, perRound = 100): Promise<[Row, Row]> {
   const tasks = [baseline, task];
-  for (const t of tasks) for (let i = 0; i < perRound; i++) await t.fn(); // warm-up
+  // warm-up: enough calls for the JIT to settle both paths before either is timed
+  for (const t of tasks) for (let i = 0; i < 10 * perRound; i++) await t.fn();
   const latencies = tasks.map(() => new Float64Array(rounds * perRound));
   const busy = [0, 0];
   for (let round = 0; round < rounds; round++) {
@@ -857,6 +858,71 @@ async function listCases(ctx: Context): Promise<void> {
     fn: () => PostWithComments.query().whereIn('id', twenty).withGraphFetched('comments'),
   });
   ratio(warmGraph, { uncached: uncachedGraph });
+  await manyToManyCase(ctx);
+}
+
+const TAGS = 50;
+const TAGS_PER_POST = 3;
+
+async function ensureTags(knex: Knex): Promise<void> {
+  if (await knex.schema.hasTable('bench_post_tags')) return;
+  await knex.schema.createTable('bench_tags', (table) => {
+    table.increments('id');
+    table.string('label').notNullable();
+  });
+  await knex.schema.createTable('bench_post_tags', (table) => {
+    table.integer('post_id').notNullable().index();
+    table.integer('tag_id').notNullable();
+  });
+  await knex('bench_tags').insert(Array.from({ length: TAGS }, (_, i) => ({ label: `tag-${i + 1}` })));
+  const rows = Array.from({ length: COMMENTED_POSTS * TAGS_PER_POST }, (_, i) => ({
+    post_id: 1 + Math.floor(i / TAGS_PER_POST),
+    tag_id: 1 + ((i * 7) % TAGS),
+  }));
+  for (let i = 0; i < rows.length; i += 500) await knex('bench_post_tags').insert(rows.slice(i, i + 500));
+}
+
+/**
+ * A many-to-many relation loaded with `withGraphFetched` for 20 posts: the tags from the join table's cached lists
+ * and the tags' row cache, against the same graph uncached (the join query). The posts' own query runs uncached.
+ */
+async function manyToManyCase(ctx: Context): Promise<void> {
+  const { knex, keyv, db } = ctx;
+  await ensureTags(knex);
+  const through = { from: 'posts.id', through: { from: 'bench_post_tags.post_id', to: 'bench_post_tags.tag_id' }, to: 'bench_tags.id' };
+  class PlainTag extends Model {
+    static override tableName = 'bench_tags';
+  }
+  class PlainPostWithTags extends Model {
+    static override tableName = 'posts';
+    static override get relationMappings() {
+      return { tags: { relation: Model.ManyToManyRelation, modelClass: PlainTag, join: through } };
+    }
+  }
+  const options = { store: keyv, prefix: `bench-${db}`, ttl: 3_600_000, missTtl: 3_600_000 };
+  class Tag extends CachedModel(Model, options) {
+    static override tableName = 'bench_tags';
+  }
+  class PostWithTags extends CachedModel(Model, options) {
+    static override tableName = 'posts';
+    static override get relationMappings() {
+      return { tags: { relation: Model.ManyToManyRelation, modelClass: Tag, join: through } };
+    }
+  }
+  Tag.knex(knex);
+  PostWithTags.knex(knex);
+  const PlainGraph = PlainPostWithTags.bindKnex(ctx.Plain.knex());
+  const twenty = Array.from({ length: 20 }, (_, i) => 201 + i);
+  const uncached = await measure(ctx, 'baseline', {
+    name: 'uncached: 20 posts withGraphFetched(tags)',
+    fn: () => PlainGraph.query().whereIn('id', twenty).withGraphFetched('tags'),
+  });
+  await PostWithTags.query().whereIn('id', twenty).withGraphFetched('tags');
+  const warm = await measure(ctx, 'case', {
+    name: '20 posts withGraphFetched(tags), many-to-many cached, warm',
+    fn: () => PostWithTags.query().whereIn('id', twenty).withGraphFetched('tags'),
+  });
+  ratio(warm, { uncached });
 }
 
 async function writes(ctx: Context, base: BatchBaselines): Promise<void> {

@@ -345,6 +345,18 @@ test('cacheVersion and cacheStore statics give a model its own entries', async (
   t.is(f.Post.cacheStore, f.store, 'without touching the parent');
   await V2.get('post-2');
   t.true([...(assigned.store as Map<string, unknown>).keys()].length > 0);
+  // assigned on the class CachedModel() made (its own accessor gives way), for every model built on it
+  const Base = CachedModel(Model, { store: f.store });
+  class OnBase extends Base {
+    static override tableName = 'posts';
+    static override cacheKeys = ['slug'];
+  }
+  OnBase.knex(f.knex);
+  const onBase = new Keyv();
+  Base.cacheStore = onBase;
+  t.is(OnBase.cacheStore, onBase);
+  await OnBase.get('post-3');
+  t.true([...(onBase.store as Map<string, unknown>).keys()].length > 0);
 });
 
 forEachStore(test, 'cacheStore is the Keyv: the low-level API of the seed (a list cached by hand, flushed on save)', async (t, kind) => {

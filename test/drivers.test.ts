@@ -2,6 +2,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Keyv from 'keyv';
+import { MapAdapter } from './helpers/counting-keyv.js';
 import { makeFixture, makePostClass } from './helpers/fixture.js';
 import { makeStore, redisCluster, redisServer, storedKeys, useStores, type StoreKind } from './helpers/stores.js';
 
@@ -110,4 +111,113 @@ test('a plain new Keyv(): the cache reads its Map directly, Keyv reads the same 
   await keyv.clear();
   await Post.get('post-1');
   t.is(f.selects().length, 1, 'after keyv.clear() the row comes from the DB again');
+});
+
+/** A store adapter that counts its calls; `async` answers with promises, `batch` offers `getMany`. */
+class ObservedAdapter extends MapAdapter {
+  gets = 0;
+  batches = 0;
+  failing = false;
+  constructor(
+    readonly async: boolean,
+    batch: boolean,
+  ) {
+    super();
+    if (batch) {
+      (this as unknown as { getMany(keys: string[]): Promise<unknown[]> }).getMany = async (keys: string[]) => {
+        this.batches++;
+        if (this.failing) throw new Error('adapter down');
+        return keys.map((key) => this.map.get(key));
+      };
+    }
+  }
+  override get(key: string): unknown {
+    this.gets++;
+    if (this.failing) {
+      if (this.async) return Promise.reject(new Error('adapter down'));
+      throw new Error('adapter down');
+    }
+    const value = super.get(key);
+    return this.async ? Promise.resolve(value) : value;
+  }
+}
+
+for (const [name, async, batch] of [
+  ['answering at once', false, false],
+  ['answering with promises', true, false],
+  ['with getMany', true, true],
+] as const) {
+  test(`a Keyv over another adapter (${name}): reads go to the adapter, not through Keyv's getMany; Keyv reads what the cache wrote`, async (t) => {
+    const f = await makeFixture(t, { kind: 'memory' });
+    const adapter = new ObservedAdapter(async, batch);
+    const keyv = new Keyv({ store: adapter, namespace: 'app' });
+    let throughKeyv = 0;
+    const getMany = keyv.getMany.bind(keyv);
+    const errors: unknown[] = [];
+    const Post = makePostClass(keyv, { onError: (error) => errors.push(error) });
+    Post.knex(f.knex);
+    t.is((await Post.get('post-1'))?.title, 'Title 1');
+    f.reset();
+    adapter.gets = adapter.batches = 0;
+    t.is((await Post.get('post-1'))?.title, 'Title 1');
+    t.is(f.selects().length, 0, 'a hit');
+    t.is(batch ? adapter.batches : adapter.gets, batch ? 1 : 3, 'the entry, its guard and the generation, from the adapter');
+    t.is(throughKeyv, 0);
+    // what the cache wrote is Keyv's format, under Keyv's namespace
+    const stored = [...adapter.map.keys()];
+    t.true(stored.every((key) => key.startsWith('app:{')));
+    t.true((await getMany(stored.map((key) => key.slice('app:'.length)))).every((value) => typeof value === 'string'));
+    // a Keyv that overrides getMany is called as it asks
+    const counting = new Keyv({ store: new ObservedAdapter(async, batch) });
+    counting.getMany = ((keys: string[]) => {
+      throughKeyv++;
+      return Keyv.prototype.getMany.call(counting, keys);
+    }) as typeof counting.getMany;
+    const Counted = makePostClass(counting);
+    Counted.knex(f.knex);
+    await Counted.get('post-2');
+    f.reset();
+    t.is((await Counted.get('post-2'))?.title, 'Title 2');
+    t.is(f.selects().length, 0);
+    t.is(throughKeyv, 2, 'its own getMany read, once cold and once warm');
+    // an adapter failing makes the DB answer, and onError hears of it
+    adapter.failing = true;
+    f.reset();
+    t.is((await Post.get('post-1'))?.title, 'Title 1');
+    t.is(f.selects().length, 1);
+    t.true(errors.some((error) => String(error).includes('adapter down')));
+  });
+}
+
+test('a Keyv over another adapter: an entry past its expiry is a miss; a Keyv with its own serializer is read through Keyv', async (t) => {
+  const f = await makeFixture(t, { kind: 'memory' });
+  const adapter = new ObservedAdapter(false, false);
+  const keyv = new Keyv({ store: adapter });
+  const Post = makePostClass(keyv, { ttl: 60_000 });
+  Post.knex(f.knex);
+  await Post.get('post-1');
+  // every envelope expired a minute ago, as the store still holds them
+  for (const [key, value] of adapter.map) {
+    adapter.map.set(key, (value as string).replace(/"expires":\d+/, `"expires":${Date.now() - 60_000}`));
+  }
+  f.reset();
+  t.is((await Post.get('post-1'))?.title, 'Title 1');
+  t.is(f.selects().length, 1, 'expired: read from the DB again');
+  const serialized: string[] = [];
+  const own = new Keyv({
+    store: new ObservedAdapter(false, false),
+    serialize: (data: unknown) => {
+      const text = JSON.stringify(data);
+      serialized.push(text);
+      return text;
+    },
+    deserialize: (text: string) => JSON.parse(text) as never,
+  });
+  const Own = makePostClass(own);
+  Own.knex(f.knex);
+  await Own.get('post-2');
+  f.reset();
+  t.is((await Own.get('post-2'))?.title, 'Title 2');
+  t.is(f.selects().length, 0, 'its own format, read back by Keyv');
+  t.true(serialized.length > 0);
 });

@@ -227,7 +227,12 @@ async function property(t: ExecutionContext, kind: StoreKind, db: DbKind, localC
           }
         }
       }),
-      { numRuns: db === 'postgres' ? 100 : 200 },
+      {
+        numRuns: db === 'postgres' ? 100 : 200,
+        // a failure names the assertion that failed; FC_SEED and FC_PATH replay a failing run
+        verbose: fc.VerbosityLevel.Verbose,
+        ...(process.env['FC_SEED'] ? { seed: Number(process.env['FC_SEED']), path: process.env['FC_PATH'] } : {}),
+      },
     );
     t.is(runs, db === 'postgres' ? 100 : 200);
   }

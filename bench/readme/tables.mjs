@@ -51,6 +51,12 @@ out.push(
     cell('20 posts withGraphFetched(comments), comments cached, warm'),
   ),
 );
+out.push(
+  line(
+    "many-to-many: 20 posts `withGraphFetched('tags')`, tags cached (× the same graph uncached)",
+    cell('20 posts withGraphFetched(tags), many-to-many cached, warm'),
+  ),
+);
 out.push(line('`save()`: UPDATE and flush', cell('save() (UPDATE and flush)')));
 out.push(line('bulk patch of 1,000 rows', cell('bulk patch of 1,000 rows (and flush)')));
 out.push(

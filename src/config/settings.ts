@@ -140,7 +140,10 @@ const OPTION_SOURCES = 6;
 function memoOf(modelClass: CachedClass): Memo {
   // Every lookup asks: answer from what the options were resolved from, before resolving them again.
   const store = storeOverride(modelClass);
-  // one array per lookup: first what the options are resolved from, then the statics the settings take as they are
+  const known = memos.get(modelClass);
+  // compared in place: an array of them per lookup was a measurable part of a hit
+  if (known && sameGiven(known.given, modelClass, store)) return known;
+  // first what the options are resolved from, then the statics the settings take as they are
   const given = [
     modelClass.cacheMixinOptions,
     store,
@@ -155,8 +158,6 @@ function memoOf(modelClass: CachedClass): Memo {
     modelClass.cacheVersion,
     modelClass.cacheCascades,
   ];
-  const known = memos.get(modelClass);
-  if (known && known.given.every((input, i) => input === given[i])) return known;
   const options = resolveOptions(modelClass.cacheMixinOptions, {
     store,
     ttl: modelClass.cacheTtl,
@@ -187,6 +188,37 @@ function memoOf(modelClass: CachedClass): Memo {
   return fresh;
 }
 
+/** Mixin classes whose own `cacheStore` is still the mixin's accessor (model/cached-model.ts). */
+const accessorHolders = new WeakSet<object>();
+
+/** `mixin` defines the `cacheStore` accessor (`CachedModel` calls this for the class it makes). */
+export function holdsStoreAccessor(mixin: object): void {
+  accessorHolders.add(mixin);
+}
+
+/** `cacheStore` was assigned on `modelClass`: if it held the accessor, its own property is now a store, or none. */
+export function storeAccessorReplaced(modelClass: object): void {
+  accessorHolders.delete(modelClass);
+}
+
+/** True when `given` (a memo's) still holds what `modelClass` has, in the order `memoOf` lists them. */
+function sameGiven(given: readonly unknown[], modelClass: CachedClass, store: Keyv | undefined): boolean {
+  return (
+    given[0] === modelClass.cacheMixinOptions &&
+    given[1] === store &&
+    given[2] === modelClass.cacheTtl &&
+    given[3] === modelClass.cacheMissTtl &&
+    given[4] === modelClass.cacheScope &&
+    given[5] === defaultsRevision() &&
+    given[6] === modelClass.tableName &&
+    given[7] === modelClass.idColumn &&
+    given[8] === modelClass.cacheKeys &&
+    given[9] === modelClass.cacheIndexes &&
+    given[10] === modelClass.cacheVersion &&
+    given[11] === modelClass.cacheCascades
+  );
+}
+
 /**
  * The store a model class (or a parent) set as its own `cacheStore`: a data property, made by a `static
  * cacheStore = …` field or by assigning it. The mixin's `cacheStore` accessor answers the settled store
@@ -194,7 +226,8 @@ function memoOf(modelClass: CachedClass): Memo {
  */
 function storeOverride(modelClass: CachedClass): Keyv | undefined {
   for (let current: object | null = modelClass; current && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
-    if (!Object.hasOwn(current, 'cacheStore')) continue;
+    // the mixin's own accessor is no store: passed by without asking for its descriptor, which every lookup did
+    if (!Object.hasOwn(current, 'cacheStore') || accessorHolders.has(current)) continue;
     const descriptor = Object.getOwnPropertyDescriptor(current, 'cacheStore');
     if (descriptor && 'value' in descriptor && descriptor.value !== undefined) return descriptor.value as Keyv;
   }

@@ -15,6 +15,8 @@
  */
 
 import { createRequire } from 'node:module';
+import Keyv from 'keyv';
+import type { Relation } from 'objection';
 
 /* ----------------------------------------------------------------------------------------------- knex */
 
@@ -126,6 +128,9 @@ export interface KnexStatement {
   readonly not?: boolean;
   /** The name a `with` clause gives its query. */
   readonly alias?: unknown;
+  /** A join's schema (`withSchema`), and its `on` clauses. */
+  readonly schema?: unknown;
+  readonly clauses?: readonly KnexStatement[];
 }
 
 /** What a built knex query holds. */
@@ -205,6 +210,44 @@ export function hasOperation(builder: object, predicate: (operation: { name?: st
   return (builder as { has(selector: typeof predicate): boolean }).has(predicate);
 }
 
+/**
+ * The relation a relation find (`$relatedQuery`, a relation's part of `withGraphFetched`) loads: the `relation` of
+ * its `find` operation, found with Objection's `findOperation`, which its typings leave out.
+ */
+export function relationOfFind(builder: object): Relation | undefined {
+  const find = (
+    builder as { findOperation(selector: (operation: { name?: string; relation?: unknown }) => boolean): { relation?: unknown } | null }
+  ).findOperation((operation) => operation.name === 'find' && operation.relation !== undefined && operation.relation !== null);
+  return (find?.relation ?? undefined) as Relation | undefined;
+}
+
+/** A many-to-many relation's join, as the cache reads it: single-column keys only, no extra columns. */
+export interface ManyToManyJoin {
+  /** As the relation names it (maybe schema-qualified). */
+  readonly joinTable: string;
+  /** The join table's column holding the owner's key. */
+  readonly ownerColumn: string;
+  /** The join table's column holding the related row's key. */
+  readonly relatedColumn: string;
+  /** The related table's column the join table refers to. */
+  readonly relatedKey: string;
+}
+
+/**
+ * The join of `relation` when it is a many-to-many relation the cache can serve: one owner column, one related
+ * column, and no `extra` columns (`joinTableExtras`, left out of Objection's typings) nor a modified join table
+ * (`joinTableModify`, likewise), whose rows the cache would not hold.
+ */
+export function manyToManyJoinOf(relation: Relation): ManyToManyJoin | undefined {
+  const { joinTable, joinTableOwnerProp, joinTableRelatedProp, relatedProp } = relation as Partial<Relation>;
+  const extras = (relation as { joinTableExtras?: unknown }).joinTableExtras;
+  const modify = (relation as { joinTableModify?: unknown }).joinTableModify;
+  if (typeof joinTable !== 'string' || !joinTableOwnerProp || !joinTableRelatedProp || !relatedProp) return undefined;
+  if (!Array.isArray(extras) || extras.length > 0 || modify) return undefined;
+  if (joinTableOwnerProp.size !== 1 || joinTableRelatedProp.size !== 1 || relatedProp.size !== 1) return undefined;
+  return { joinTable, ownerColumn: joinTableOwnerProp.cols[0]!, relatedColumn: joinTableRelatedProp.cols[0]!, relatedKey: relatedProp.cols[0]! };
+}
+
 /** The model class of a many-to-many relation's join table (`joinTableModelClass`, left out of the typings). */
 export function joinTableModelClassOf<M>(relation: object): M | undefined {
   return ((relation as { joinTableModelClass?: M | null }).joinTableModelClass ?? undefined) as M | undefined;
@@ -250,6 +293,8 @@ export interface NodeRedisClient {
 /** What the Redis driver needs of `@keyv/redis`'s adapter. */
 export interface KeyvRedisAdapter {
   readonly namespace?: string;
+  /** What `createKeyPrefix` puts between the namespace and the key. */
+  readonly keyPrefixSeparator?: string;
   /** The node-redis client (or cluster), connected or not: `getClient` connects it when it is not open. */
   readonly client: NodeRedisClient;
   getClient(): Promise<NodeRedisClient>;
@@ -302,13 +347,22 @@ export function keyvRedisOf(keyv: object): KeyvRedis | undefined {
   )
     return undefined;
   const redis = adapter as KeyvRedisAdapter;
+  const inputs = keyv as { namespace?: unknown; useKeyPrefix?: unknown };
+  // the prefix, and what it was made of: Keyv's namespace and key-prefix switch, the adapter's namespace and separator
+  let prefix: { readonly of: readonly unknown[]; readonly value: string } | undefined;
   return {
     adapter: redis,
     storedKeys(keys) {
       return prefixArray.call(keyv, [...keys]).map((key) => redis.createKeyPrefix(key, redis.namespace));
     },
     get storedPrefix() {
-      return redis.createKeyPrefix(prefixArray.call(keyv, [''])[0]!, redis.namespace);
+      // read on every hit: made again only when one of its inputs changed (an app may set a namespace any time)
+      const of = prefix?.of;
+      if (!of || of[0] !== inputs.namespace || of[1] !== inputs.useKeyPrefix || of[2] !== redis.namespace || of[3] !== redis.keyPrefixSeparator) {
+        const value = redis.createKeyPrefix(prefixArray.call(keyv, [''])[0]!, redis.namespace);
+        prefix = { of: [inputs.namespace, inputs.useKeyPrefix, redis.namespace, redis.keyPrefixSeparator], value };
+      }
+      return prefix!.value;
     },
     announceDelete(keys) {
       const keyvKeys = prefixArray.call(keyv, [...keys]);
@@ -344,6 +398,54 @@ export function keyvMapOf(keyv: object): KeyvMap | undefined {
   return { map: internals.store as Map<string, unknown>, prefix };
 }
 
+/** A Keyv over a store adapter the cache has no driver of its own for, read without Keyv's per-key work. */
+export interface KeyvAdapter {
+  /** What Keyv puts before every key it hands the adapter (`namespace:` under `useKeyPrefix`). */
+  readonly prefix: string;
+  /** The adapter's raw answers for stored keys: at once where its `get` answers at once, else a promise. */
+  read(stored: readonly string[]): unknown[] | Promise<unknown[]>;
+}
+
+/**
+ * The store adapter behind a Keyv, for reads, when Keyv would read its answers as the cache can: no compression,
+ * Keyv's own deserializer (`@keyv/serialize`, found as a fresh Keyv's default) and Keyv's own `getMany`. Keyv's `getMany` over an
+ * adapter without `getMany` awaits a `get` and a JSON revival per key, three per lookup here; `get` and
+ * `getMany` are the adapter's public API, the prefix Keyv's `_getKeyPrefix` rule (as in `keyvMapOf`). Keyv's
+ * read hooks and statistics are skipped, as for Redis.
+ */
+export function keyvAdapterOf(keyv: object): KeyvAdapter | undefined {
+  const internals = keyv as { store?: unknown; compression?: unknown; deserialize?: unknown; namespace?: string; useKeyPrefix?: boolean };
+  const store = internals.store as { get?: unknown; getMany?: unknown } | undefined;
+  if (!store || store instanceof Map || typeof store.get !== 'function' || internals.compression) return undefined;
+  // a Keyv whose own getMany the app replaced (a subclass, an instrumented instance) is asking to be called
+  if (internals.deserialize !== keyvDefaultDeserialize() || (keyv as Keyv).getMany !== Keyv.prototype.getMany) return undefined;
+  const get = store.get as (key: string) => unknown;
+  const getMany = typeof store.getMany === 'function' ? (store.getMany as (keys: string[]) => Promise<unknown[]>) : undefined;
+  return {
+    prefix: internals.useKeyPrefix !== false && internals.namespace ? `${internals.namespace}:` : '',
+    read(stored) {
+      if (getMany) return getMany.call(store, [...stored]);
+      const answers = stored.map((key) => get.call(store, key));
+      return answers.some((answer) => answer instanceof Promise) ? Promise.all(answers) : answers;
+    },
+  };
+}
+
+let defaultDeserialize: unknown;
+
+/** The deserializer a Keyv gets when the app gives none (`@keyv/serialize`'s, which Keyv does not re-export). */
+function keyvDefaultDeserialize(): unknown {
+  return (defaultDeserialize ??= new Keyv().deserialize);
+}
+
+/** What Keyv reads from an entry as its store holds it: a serialized envelope, or a `{ value, expires }` object. */
+export function keyvEntryValue(entry: unknown, now: number): unknown {
+  if (typeof entry === 'string') return fromKeyvEnvelope(entry, now);
+  if (entry === null || typeof entry !== 'object') return undefined;
+  const { value, expires } = entry as KeyvMapEntry;
+  return expires === undefined || expires >= now ? value : undefined;
+}
+
 /**
  * Keyv's envelope for a string value, as `@keyv/serialize` 1.x writes it (`{"value":…,"expires":…}`, expires left
  * out when there is none, a string starting with `:` escaped as `::`) and reads it back. Values written natively
@@ -356,9 +458,26 @@ export function toKeyvEnvelope(value: string, expires: number | undefined): stri
 
 /** The value of a Keyv envelope, or undefined if it is none, has expired or holds no string. */
 export function fromKeyvEnvelope(raw: unknown, now: number): string | undefined {
+  const envelope = openKeyvEnvelope(raw);
+  return envelope && unexpired(envelope, now);
+}
+
+/** What a Keyv envelope holding a string holds: the string, and when it expires (ms since the epoch). */
+export interface KeyvEnvelope {
+  readonly value: string;
+  readonly expires: number | undefined;
+}
+
+/** The envelope's value unless it has expired by `now`. */
+export function unexpired(envelope: KeyvEnvelope, now: number): string | undefined {
+  return envelope.expires === undefined || now <= envelope.expires ? envelope.value : undefined;
+}
+
+/** A Keyv envelope's string and expiry, or undefined if it is none or holds no string (a Buffer, an object). */
+export function openKeyvEnvelope(raw: unknown): KeyvEnvelope | undefined {
   if (typeof raw !== 'string' || !raw.startsWith('{')) return undefined;
-  const plain = plainEnvelope(raw, now);
-  if (plain !== undefined) return plain ?? undefined;
+  const plain = plainEnvelope(raw);
+  if (plain !== undefined) return plain;
   let parsed: { value?: unknown; expires?: unknown };
   try {
     parsed = JSON.parse(raw) as { value?: unknown; expires?: unknown };
@@ -366,19 +485,18 @@ export function fromKeyvEnvelope(raw: unknown, now: number): string | undefined 
     return undefined;
   }
   const { value, expires } = parsed;
-  if (typeof value !== 'string' || (typeof expires === 'number' && now > expires)) return undefined;
-  return value.startsWith(':') ? (value.startsWith(':base64:') ? undefined : value.slice(1)) : value;
+  if (typeof value !== 'string' || (value.startsWith(':') && value.startsWith(':base64:'))) return undefined;
+  return { value: value.startsWith(':') ? value.slice(1) : value, expires: typeof expires === 'number' ? expires : undefined };
 }
 
 const VALUE_OPENING = '{"value":"';
 
 /**
  * A token's envelope read without JSON.parse (a third of a Redis hit's decoding): `{"value":"T"}` or
- * `{"value":"T","expires":N}` where T has no escape and no Keyv `:` escape (tokens are base64url). null when
- * such an envelope has expired; undefined for anything else (an entry's record, whose newlines JSON escapes),
- * which JSON.parse reads.
+ * `{"value":"T","expires":N}` where T has no escape and no Keyv `:` escape (tokens are base64url). Undefined for
+ * anything else (an entry's record, whose newlines JSON escapes), which JSON.parse reads.
  */
-function plainEnvelope(raw: string, now: number): string | null | undefined {
+function plainEnvelope(raw: string): KeyvEnvelope | undefined {
   if (!raw.startsWith(VALUE_OPENING)) return undefined;
   const end = raw.indexOf('"', VALUE_OPENING.length);
   if (end < 0 || raw.lastIndexOf('\\', end) >= VALUE_OPENING.length) return undefined;
@@ -386,9 +504,9 @@ function plainEnvelope(raw: string, now: number): string | null | undefined {
   if (raw.length === end + 2 && raw[end + 1] === '}') expires = undefined;
   else if (raw.startsWith('","expires":', end) && raw.endsWith('}')) expires = Number(raw.slice(end + 12, -1));
   else return undefined;
-  if (expires !== undefined && !(now <= expires)) return Number.isNaN(expires) ? undefined : null;
+  if (Number.isNaN(expires)) return undefined;
   const value = raw.slice(VALUE_OPENING.length, end);
-  return value.startsWith(':') ? undefined : value;
+  return value.startsWith(':') ? undefined : { value, expires };
 }
 
 /**

@@ -78,8 +78,10 @@ function scopeKeyPart(scope: string): string {
  * processes of earlier releases delete the same key during a rolling deploy.
  */
 export function tableTokenKey(tag: string): string {
-  return `${tag}:tv`;
+  return `${tag}${TABLE_TOKEN}`;
 }
+
+const TABLE_TOKEN = ':tv';
 
 /** The token key of `table` in the store prefix and database scope given. */
 export function tableTokenKeyIn(prefix: string, scope: string, table: string): string {
@@ -140,6 +142,11 @@ const GENERATION = ':gen';
 
 export function isGenerationKey(key: string): boolean {
   return key.endsWith(GENERATION) && key.startsWith('{');
+}
+
+/** True for a token key that stamps many entries: a generation, or a table's token (`tableTokenKey`). */
+export function isTokenKey(key: string): boolean {
+  return key.startsWith('{') && (key.endsWith(GENERATION) || key.endsWith(TABLE_TOKEN));
 }
 
 /** The hash tag a key of ours starts with (`{...}`), or '' for a key that has none. */

@@ -1,6 +1,7 @@
 import { hashTagOf } from '../core/keys.js';
 import { adapterClient, fromKeyvEnvelope, toKeyvEnvelope, type KeyvRedis, type NodeRedisClient } from '../core/internals.js';
 import type { StoreDriver, StoreEntry } from './driver.js';
+import { OpenedEnvelopes } from './opened-envelopes.js';
 import { PrefixedKeys } from './prefixed-keys.js';
 
 /**
@@ -41,11 +42,12 @@ export class RedisDriver implements StoreDriver {
     return withClient(this.reader, (client) => this.read(client, keys));
   }
 
-  private async read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
+  private read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
     const stored = this.readKeys(keys);
-    const now = Date.now();
-    const values = await this.inGroups(stored, (group) => client.mGet(group));
-    return values.map((value) => fromKeyvEnvelope(value, now));
+    return this.inGroups(stored, (group) => client.mGet(group)).then((values) => {
+      const now = Date.now();
+      return values.map((value, i) => this.opened.valueOf(stored[i]!, value, now));
+    });
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<void> {
@@ -107,6 +109,8 @@ export class RedisDriver implements StoreDriver {
 
   /** Stored keys of keys read lately: a hot key's read builds no string. Writes use `redis.storedKeys`. */
   private readonly prefixed = new PrefixedKeys();
+  /** Envelopes read lately, opened: a hot key's read parses no envelope. */
+  private readonly opened = new OpenedEnvelopes();
 
   private readKeys(keys: readonly string[]): string[] {
     const prefix = this.redis.storedPrefix;

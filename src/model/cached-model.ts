@@ -2,9 +2,9 @@ import type Keyv from 'keyv';
 import type { Model, QueryBuilderType, Relation, StaticHookArguments, TransactionOrKnex } from 'objection';
 import { flushModel, rowKeys } from '../invalidation/flush.js';
 import type { CachedModelClass, CacheOptions, CacheScope, CacheKey, KeyColumns } from '../core/public-types.js';
-import { assertArray, lookup } from './lookup.js';
+import { assertArray, lookup, lookupOne } from './lookup.js';
 import { lookupLists } from './list-lookup.js';
-import { boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { boundKnex, holdsStoreAccessor, modelSettings, storeAccessorReplaced, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { adoptQueryBuilder, cachedQueryBuilder } from './query-builder.js';
 import { isTransaction } from '../config/scope.js';
 import { tableTokenKeyIn } from '../core/keys.js';
@@ -75,25 +75,25 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     }
 
     static set cacheStore(store: Keyv | undefined) {
+      // on the mixin class itself, this replaces its accessor (settings.ts must then read what it holds)
+      storeAccessorReplaced(this);
       if (store === undefined) Reflect.deleteProperty(this, 'cacheStore');
       else Object.defineProperty(this, 'cacheStore', { value: store, writable: true, configurable: true, enumerable: true });
     }
 
     /** The row whose first cache key (or id, without `cacheKeys`) is `key`. */
-    static async get<M extends Model>(this: Constructor<M>, key: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
-      const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, primaryColumn, [key], trx, 'get'))[0];
+    static get<M extends Model>(this: Constructor<M>, key: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
+      return lookupOne<M>(this as unknown as CachedClass, primaryColumn, key, trx, 'get');
     }
 
     /** The row with this id. */
-    static async getById<M extends Model>(this: Constructor<M>, id: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
-      const modelClass = this as unknown as CachedClass;
-      return (await lookup<M>(modelClass, idColumn, [id], trx, 'getById'))[0];
+    static getById<M extends Model>(this: Constructor<M>, id: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
+      return lookupOne<M>(this as unknown as CachedClass, idColumn, id, trx, 'getById');
     }
 
     /** The row whose `column` (a cache key or the id column; an array of columns for a composite key) is `value`. */
-    static async getBy<M extends Model>(this: Constructor<M>, column: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
-      return (await lookup<M>(this as unknown as CachedClass, column, [value], trx, 'getBy'))[0];
+    static getBy<M extends Model>(this: Constructor<M>, column: KeyColumns, value: CacheKey, trx?: TransactionOrKnex): Promise<M | undefined> {
+      return lookupOne<M>(this as unknown as CachedClass, column, value, trx, 'getBy');
     }
 
     /** The rows for `keys` of the first cache key, aligned with `keys`: one store read, at most one DB query. */
@@ -236,5 +236,6 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
     }
   }
 
+  holdsStoreAccessor(Cached);
   return Cached as unknown as CachedModelClass<B>;
 }

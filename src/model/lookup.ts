@@ -5,15 +5,44 @@ import { readRows } from '../reads/db-read.js';
 import { givenKey } from '../core/keys.js';
 import { assertKeyColumn, boundKnex, modelSettings, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { inScope } from './model-cache.js';
-import { readThrough } from '../reads/read-through.js';
+import { readOneThrough, readThrough, type RowOrMiss } from '../reads/read-through.js';
+import type { KeyValue } from '../core/public-types.js';
 import { isTransaction } from '../config/scope.js';
 
+/** What a lookup reads, settled before any I/O: every argument checked. */
+interface Lookup {
+  readonly settings: ModelSettings;
+  readonly column: string;
+  readonly keys: readonly KeyValue[];
+  /** The knex (or transaction) the DB is read through. */
+  readonly source: Knex;
+}
+
 /**
- * Looks up `values` of a column (`by`: its name, or a pick from the model's settings such as its primary
- * column), aligned with the input, `undefined` where no row has the value. Every argument is checked before any
- * I/O. The DB read runs on `knex` when given, else on the class's own knex (`bindKnex`), in that database's
- * cache scope. Through a transaction (given, or bound to the class) the DB answers and the cache is neither read
- * nor filled: the transaction may see rows no one else can yet. `operation` (the static called) names events.
+ * Settles a lookup of `values` of a column (`by`: its name, or a pick from the model's settings such as its
+ * primary column): throws a TypeError naming what is wrong, before any I/O.
+ */
+function settle(
+  modelClass: CachedClass,
+  by: unknown | ((cache: ModelSettings) => string),
+  values: readonly unknown[],
+  knex: TransactionOrKnex | undefined,
+): Lookup {
+  const settings = modelSettings(modelClass);
+  // a pick from the settings (the primary column, the id) names a key as the settings do already
+  const column = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : columnNamed(settings, by);
+  assertKeyColumn(settings, column);
+  // a composite key's tuples become one value each (core/keys.ts `tupleValue`); every one is checked first
+  const keys = values.map((value) => givenKey(settings.modelName, column, value));
+  return { settings, column, keys, source: boundKnex(modelClass, knex as Knex | undefined) };
+}
+
+/**
+ * Looks up `values` of a column, aligned with the input, `undefined` where no row has the value. Every argument
+ * is checked before any I/O. The DB read runs on `knex` when given, else on the class's own knex (`bindKnex`), in
+ * that database's cache scope. Through a transaction (given, or bound to the class) the DB answers and the cache
+ * is neither read nor filled: the transaction may see rows no one else can yet. `operation` (the static called)
+ * names events.
  */
 export async function lookup<M extends Model>(
   modelClass: CachedClass,
@@ -22,26 +51,59 @@ export async function lookup<M extends Model>(
   knex: TransactionOrKnex | undefined,
   operation: string,
 ): Promise<(M | undefined)[]> {
-  const settings = modelSettings(modelClass);
-  const given = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : by;
-  const column = columnNamed(settings, given);
-  assertKeyColumn(settings, column);
-  // a composite key's tuples become one value each (core/keys.ts `tupleValue`); every one is checked first
-  const keys = values.map((value) => givenKey(settings.modelName, column, value));
-  const source = boundKnex(modelClass, knex as Knex | undefined);
+  return lookupSettled<M>(modelClass, settle(modelClass, by, values, knex), operation);
+}
+
+async function lookupSettled<M extends Model>(
+  modelClass: CachedClass,
+  { settings, column, keys, source }: Lookup,
+  operation: string,
+): Promise<(M | undefined)[]> {
   if (isTransaction(source)) {
     const found = await readRows(modelClass, column, keys, source);
     return found.map((entry) => entry?.row as M | undefined);
   }
-  const cache = inScope(settings, source);
-  const rows = await readThrough(modelClass, cache, column, keys, source, operation);
-  const models = rows.map((row) => (row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M)));
+  const rows = await readThrough(modelClass, inScope(settings, source), column, keys, source, operation);
+  const models = rows.map((row) => toModel<M>(modelClass, row));
   // As Objection does after a find: the model's own $afterFind, with the query context (here the knex read).
-  if (modelClass.prototype.$afterFind !== Model.prototype.$afterFind) {
+  if (hasAfterFind(modelClass)) {
     const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];
     await Promise.all(models.map((model) => model?.$afterFind(context)));
   }
   return models;
+}
+
+/**
+ * `lookup` of one value, as `get`, `getById` and `getBy` need it: the same checks, reads and answers, with the
+ * fewest promise jobs between the store's reply and the caller (a hit on Redis waits on nothing else). Bad
+ * input rejects, as from an async function.
+ */
+export function lookupOne<M extends Model>(
+  modelClass: CachedClass,
+  by: unknown | ((cache: ModelSettings) => string),
+  value: unknown,
+  knex: TransactionOrKnex | undefined,
+  operation: string,
+): Promise<M | undefined> {
+  try {
+    const settled = settle(modelClass, by, [value], knex);
+    const { settings, column, keys, source } = settled;
+    if (isTransaction(source) || hasAfterFind(modelClass)) return lookupSettled<M>(modelClass, settled, operation).then((models) => models[0]);
+    // the scope of a knex the cache cannot tell the database of throws here, before any I/O, like bad input
+    const row = readOneThrough(modelClass, inScope(settings, source), column, keys[0]!, source, operation);
+    return row instanceof Promise ? row.then((found) => toModel<M>(modelClass, found)) : Promise.resolve(toModel<M>(modelClass, row));
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+}
+
+/** The model instance of a row read through the cache. */
+function toModel<M extends Model>(modelClass: CachedClass, row: RowOrMiss): M | undefined {
+  return row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M);
+}
+
+function hasAfterFind(modelClass: CachedClass): boolean {
+  return modelClass.prototype.$afterFind !== Model.prototype.$afterFind;
 }
 
 /**

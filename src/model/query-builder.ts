@@ -13,6 +13,7 @@ import { indexConditionOf, keyConditionOf } from '../reads/query-shape.js';
 import { readThrough } from '../reads/read-through.js';
 import { modelCache } from './model-cache.js';
 import { cachedQueryRows, checkQueryCacheOptions } from './query-cache.js';
+import { joinedRows } from './join-lists.js';
 import { listedRows } from './list-lookup.js';
 
 const OPTIONS = Symbol('objection-cache: cache() options');
@@ -189,6 +190,9 @@ async function serve(
       const rows = await readThrough(modelClass, cache, cache.propertyOf(condition.column), values, knex, operation);
       return rows.flatMap((row) => (row === null ? [] : [decodeRow(row)]));
     }
+    // a many-to-many relation (for one owner, or many): through the join table's lists, then the rows
+    const joined = isRelationFind(builder) ? joinedRows(builder, knexBuilder, modelClass, cache, knex, 'relation') : undefined;
+    if (joined) return joined;
     // a has-many relation (for one owner, or many with withGraphFetched) on a cached index: through its lists
     const indexed = cache.indexColumns.filter((index) => !isComposite(index));
     const onIndex = indexed.length > 0 ? indexConditionOf(knexBuilder, tableOf(modelClass), indexed.map(cache.columnOf)) : undefined;

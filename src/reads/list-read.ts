@@ -35,26 +35,33 @@ export const loadLists: Loader = async (modelClass, list, values, trx) => {
   const settings = modelSettings(modelClass as CachedClass);
   const index = indexOfList(list);
   const indexColumns = keyParts(index).map(settings.columnOf);
-  const folds = matchesOtherSpellings(trx);
+  return listsOf(index, values, matchesOtherSpellings(trx), (some) => readIds(modelClass, index, indexColumns, some, trx));
+};
+
+/**
+ * The lists of `values` of `index`, as a Loader answers them, from `read` (each value's list by its canonical
+ * spelling): the values that match only their own spelling in one read, each other one in a read of its own,
+ * its list not to be stored (`exact: false`).
+ */
+export async function listsOf(
+  index: string,
+  values: readonly KeyValue[],
+  folds: boolean,
+  read: (values: readonly KeyValue[]) => Promise<Map<string, string[]>>,
+): Promise<Loaded[]> {
   const canonical = values.map((value) => matchesOwnSpellingOnly(index, value, folds));
-  const lists = await readIds(
-    modelClass,
-    index,
-    indexColumns,
-    values.filter((_, i) => canonical[i]),
-    trx,
-  );
+  const lists = await read(values.filter((_, i) => canonical[i]));
   const loaded: Loaded[] = [];
   for (const [i, value] of values.entries()) {
     if (canonical[i]) {
       loaded.push({ row: encodeList(lists.get(canonicalKey(value)) ?? []), exact: true });
     } else {
-      const own = await readIds(modelClass, index, indexColumns, [value], trx);
+      const own = await read([value]);
       loaded.push({ row: encodeList([...own.values()].flat()), exact: false });
     }
   }
   return loaded;
-};
+}
 
 /** The ids of the rows holding each of `values`, by the canonical spelling of the row's index value. */
 async function readIds(

@@ -141,6 +141,87 @@ function conditionOn(builder: Knex.QueryBuilder, table: string, keyColumns: read
   return condition;
 }
 
+/** What a many-to-many relation's find joins: the related table, the join table and their columns. */
+export interface JoinShape {
+  /** The related model's table, as the query names it. */
+  readonly table: string;
+  readonly joinTable: string;
+  /** The related table's column the join table refers to. */
+  readonly relatedKey: string;
+  /** The join table's columns: the owner's key, and the related row's key. */
+  readonly ownerColumn: string;
+  readonly relatedColumn: string;
+}
+
+/** A many-to-many find: the owners' keys it asks for, and the aliases it selects the owner's key under. */
+export interface JoinCondition {
+  readonly values: readonly KeyValue[];
+  /** `withGraphFetched` selects the join table's owner column as these (Objection's `objectiontmpjoin0`). */
+  readonly ownerAliases: readonly string[];
+}
+
+/**
+ * The owners a many-to-many relation's find asks for, if the query is exactly Objection's: `select related.* [,
+ * join.owner as alias] from related inner join join on related.key = join.related where join.owner in (…)`,
+ * and nothing else (no other join, condition, order, limit or column).
+ */
+export function joinConditionOf(builder: Knex.QueryBuilder, shape: JoinShape): JoinCondition | undefined {
+  const state = knexBuilderState(builder);
+  if (!state || (state._method !== undefined && state._method !== 'select')) return undefined;
+  for (const [name, value] of Object.entries(state._single)) {
+    if (name === 'table' ? value !== shape.table : name !== 'only' || value !== false) return undefined;
+  }
+  // the join comes first (Objection adds it before the condition and the columns); its table may be aliased
+  const join = state._statements[0];
+  if (!join || join.joinType !== 'inner' || typeof join.table !== 'string' || join.schema !== undefined) return undefined;
+  const [joinTable = '', alias] = join.table.trim().split(/\s+as\s+/i);
+  const joinAlias = alias ?? joinTable;
+  const on = join.clauses?.length === 1 ? join.clauses[0] : undefined;
+  if (joinTable !== shape.joinTable || on?.type !== 'onBasic' || on.operator !== '=') return undefined;
+  if (columnOf(on.column, shape.table) !== shape.relatedKey || columnOf(on.value, joinAlias) !== shape.relatedColumn) return undefined;
+  let values: KeyValue[] | undefined;
+  const ownerAliases: string[] = [];
+  for (const statement of state._statements.slice(1)) {
+    if (statement.grouping === 'columns' && statement.type === undefined && Array.isArray(statement.value)) {
+      for (const column of statement.value) {
+        if (column === '*' || column === `${shape.table}.*`) continue;
+        const aliased = aliasedColumn(column);
+        if (!aliased || columnOf(aliased.column, joinAlias) !== shape.ownerColumn) return undefined;
+        ownerAliases.push(aliased.alias);
+      }
+    } else if (statement.grouping === 'where' && !values && !statement.not && columnOf(statement.column, joinAlias) === shape.ownerColumn) {
+      let raw: readonly unknown[];
+      if (statement.type === 'whereBasic' && statement.operator === '=') raw = [statement.value];
+      else if (statement.type === 'whereIn' && Array.isArray(statement.value)) raw = statement.value as unknown[];
+      else return undefined;
+      values = [];
+      for (const item of raw) {
+        const value = rowKeyValue(item);
+        if (value === undefined) return undefined;
+        values.push(value);
+      }
+    } else {
+      return undefined;
+    }
+  }
+  return values ? { values, ownerAliases } : undefined;
+}
+
+/** `col as alias`, as a string or as Objection's `ref(col).as(alias)` (a raw `?? as ??`). */
+function aliasedColumn(column: unknown): { column: string; alias: string } | undefined {
+  if (typeof column === 'string') {
+    const match = /^(\S+)\s+as\s+(\S+)$/i.exec(column);
+    return match ? { column: match[1]!, alias: match[2]! } : undefined;
+  }
+  if (column && typeof column === 'object' && isKnexRaw(column)) {
+    const { sql, bindings } = column;
+    if (/^\?\?\s+as\s+\?\?$/i.test(sql) && bindings?.length === 2 && typeof bindings[0] === 'string' && typeof bindings[1] === 'string') {
+      return { column: bindings[0], alias: bindings[1] };
+    }
+  }
+  return undefined;
+}
+
 function isAllColumns(value: unknown, table: string): boolean {
   return Array.isArray(value) && value.length === 1 && (value[0] === '*' || value[0] === `${table}.*`);
 }

@@ -5,8 +5,8 @@ import { lookupKeys, type EntryKeys } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import { asToken, newToken } from '../core/tokens.js';
 import type { ModelCache } from '../config/settings.js';
-import { STORE_DOWN, type StoreEntry } from '../store/guarded-store.js';
-import type { RowOrMiss } from '../store/in-flight.js';
+import { STORE_DOWN, type Peekable, type StoreEntry } from '../store/guarded-store.js';
+import type { Fill, InFlight, RowOrMiss } from '../store/in-flight.js';
 import { loadRows, matchesOtherSpellings, matchesOwnSpellingOnly, type Loaded, type Loader } from './db-read.js';
 import { observed, readsObserved } from '../core/events.js';
 import { clock, filled, joined, noteSource, served, type ReadContext } from './read-events.js';
@@ -14,14 +14,37 @@ import { maybeVerify } from './verify.js';
 
 export type { RowOrMiss };
 
-/** A caller's wait for one key of a fill. */
-interface Waiter {
+/** A caller's wait for one key of a fill, registered for later callers to join until it settles. */
+class Waiter {
   readonly value: KeyValue;
   readonly keys: EntryKeys;
   /** The fill later callers join (its source is noted for their events). */
   readonly fill: Promise<RowOrMiss>;
-  readonly resolve: (row: RowOrMiss) => void;
-  readonly reject: (error: unknown) => void;
+  private readonly inFlight: InFlight;
+  private readonly registered: Fill;
+  private onRow!: (row: RowOrMiss) => void;
+  private onError!: (error: unknown) => void;
+
+  constructor(inFlight: InFlight, value: KeyValue, keys: EntryKeys, stamp: string) {
+    this.inFlight = inFlight;
+    this.value = value;
+    this.keys = keys;
+    this.fill = new Promise<RowOrMiss>((onRow, onError) => {
+      this.onRow = onRow;
+      this.onError = onError;
+    });
+    this.registered = inFlight.startFill(keys.value, this.fill, stamp);
+  }
+
+  resolve(row: RowOrMiss): void {
+    this.inFlight.endFill(this.registered);
+    this.onRow(row);
+  }
+
+  reject(error: unknown): void {
+    this.inFlight.endFill(this.registered);
+    this.onError(error);
+  }
 }
 
 /** One batch of keys read through the cache: where from, and what its events name. */
@@ -49,6 +72,71 @@ interface Miss {
 }
 
 /**
+ * One call of `readThrough`: where it reads, what its events name (it is the `RowRead` of the fills it starts),
+ * and the fills it starts. One object per call: a hit on Redis allocates as little as it can.
+ */
+class Reader implements RowRead {
+  readonly store: ModelCache['store'];
+  readonly model: string;
+  readonly table: string;
+  readonly kind = 'row';
+  readonly events = readsObserved();
+  /** Fills this call starts, sent together once this tick's promise jobs have run (`fillInTick`). */
+  private batch: Waiter[] | undefined;
+  // A store in this process's memory answers at once: a hit needs no fill and no promise of its own.
+  private readonly local: Peekable | undefined;
+  private readonly inFlight: InFlight;
+  private folds: boolean | undefined;
+
+  constructor(
+    readonly modelClass: typeof Model,
+    readonly cache: ModelCache,
+    readonly column: string,
+    readonly knex: Knex,
+    readonly operation: string,
+    readonly load: Loader,
+  ) {
+    this.store = cache.store;
+    this.model = cache.modelName;
+    this.table = cache.table;
+    this.local = cache.store.degraded ? undefined : cache.store.local;
+    this.inFlight = cache.store.state.inFlight;
+  }
+
+  /** Asked only of misses to store, so a hit never reads the knex's dialect. */
+  get foldsStrings(): boolean {
+    return (this.folds ??= matchesOtherSpellings(this.knex));
+  }
+
+  /** The row of `value` from process memory, or the fill that reads it (joined, or started and batched). */
+  row(value: KeyValue): RowOrMiss | Promise<RowOrMiss> {
+    const keys = lookupKeys(this.cache.space, this.column, value);
+    const fill = this.inFlight.fillOf(keys.value);
+    if (!fill && this.local) {
+      const [generation, guard, raw] = this.local.peek([this.cache.generationKey, keys.guard, keys.value]);
+      const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
+      if (record && fresh(record)) {
+        if (this.events) served(this, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
+        maybeVerify(this, value, keys, record);
+        return record.row;
+      }
+    }
+    if (fill) {
+      if (this.events) joined(this, value, fill);
+      return fill;
+    }
+    const waiter = new Waiter(this.inFlight, value, keys, this.cache.generationKey);
+    (this.batch ??= []).push(waiter);
+    return waiter.fill;
+  }
+
+  /** Sends the fills this call started, with the rest of this tick's. */
+  send(): void {
+    if (this.batch) fillInTick(this, this.batch);
+  }
+}
+
+/**
  * Reads `values` of `column` through the cache: one store read for all of them; for those that missed, one
  * store write of any missing tokens, one DB query and one store write of the fills. Values already being
  * filled by another caller join that fill (single flight). The DB is read through `knex`, whose database
@@ -64,39 +152,28 @@ export function readThrough(
   operation: string,
   load: Loader = loadRows,
 ): Promise<RowOrMiss[]> {
-  const fills = cache.store.state.inFlight.fills;
-  const rows: (RowOrMiss | Promise<RowOrMiss>)[] = [];
-  const batch = new Map<string, Waiter>();
-  const events = readsObserved();
-  // made once a key needs more than a hit from process memory (or someone listens): such a hit allocates nothing
-  let read: RowRead | undefined;
-  // A store in this process's memory answers at once: a hit needs no fill and no promise of its own.
-  const local = cache.store.degraded ? undefined : cache.store.local;
-  for (const value of values) {
-    const keys = lookupKeys(cache.space, column, value);
-    let fill = fills.get(keys.value);
-    if (!fill && local) {
-      const [generation, guard, raw] = local.peek([cache.generationKey, keys.guard, keys.value]);
-      const record = valid(decodeRecord(raw), asToken(generation), asToken(guard));
-      if (record && fresh(record)) {
-        if (events || cache.verify) {
-          read ??= rowRead(modelClass, cache, column, knex, operation, events, load);
-          if (events) served(read, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
-          maybeVerify(read, value, keys, record);
-        }
-        rows.push(record.row);
-        continue;
-      }
-    }
-    if (fill) {
-      if (events) joined((read ??= rowRead(modelClass, cache, column, knex, operation, events, load)), value, fill);
-    } else {
-      fill = startFill(fills, batch, value, keys);
-    }
-    rows.push(fill);
-  }
-  if (batch.size > 0) fillInTick((read ??= rowRead(modelClass, cache, column, knex, operation, events, load)), [...batch.values()]);
+  const reader = new Reader(modelClass, cache, column, knex, operation, load);
+  const rows = values.map((value) => reader.row(value));
+  reader.send();
   return Promise.all(rows);
+}
+
+/**
+ * `readThrough` of one value, as `get` needs it: the row itself when process memory answers, else the fill's
+ * own promise (no array, no `Promise.all`: a hit on Redis is a few promise jobs shorter).
+ */
+export function readOneThrough(
+  modelClass: typeof Model,
+  cache: ModelCache,
+  column: string,
+  value: KeyValue,
+  knex: Knex,
+  operation: string,
+): RowOrMiss | Promise<RowOrMiss> {
+  const reader = new Reader(modelClass, cache, column, knex, operation, loadRows);
+  const row = reader.row(value);
+  reader.send();
+  return row;
 }
 
 /** Fills held until the promise jobs of this tick have run, each with the read its waiters share. */
@@ -113,21 +190,20 @@ function fillInTick(read: RowRead, waiters: Waiter[]): void {
   if (!held) {
     held = [];
     // DataLoader's schedule: after the promise jobs queued so far (await chains), before any I/O callback
-    void Promise.resolve().then(() => process.nextTick(releaseHeld));
+    void SETTLED.then(releaseNextTick);
   }
   const same = held.find((batch) => sameRead(batch.read, read));
   if (same) same.waiters.push(...waiters);
   else held.push({ read, waiters });
 }
 
+const SETTLED = Promise.resolve();
+const releaseNextTick = (): void => process.nextTick(releaseHeld);
+
 function releaseHeld(): void {
   const batches = held ?? [];
   held = undefined;
-  for (const { read, waiters } of batches) {
-    fillRows(read, waiters).catch((error: unknown) => {
-      for (const waiter of waiters) waiter.reject(error);
-    });
-  }
+  for (const { read, waiters } of batches) void fillRows(read, waiters);
 }
 
 function sameRead(a: RowRead, b: RowRead): boolean {
@@ -142,42 +218,6 @@ function sameRead(a: RowRead, b: RowRead): boolean {
   );
 }
 
-function rowRead(modelClass: typeof Model, cache: ModelCache, column: string, knex: Knex, operation: string, events: boolean, load: Loader): RowRead {
-  const foldsStrings = matchesOtherSpellings(knex);
-  return {
-    modelClass,
-    cache,
-    column,
-    knex,
-    events,
-    load,
-    foldsStrings,
-    store: cache.store,
-    model: cache.modelName,
-    table: cache.table,
-    operation,
-    kind: 'row',
-  };
-}
-
-/** A fill of one key, registered so that later callers join it, and forgotten once it settles. */
-function startFill(fills: Map<string, Promise<RowOrMiss>>, batch: Map<string, Waiter>, value: KeyValue, keys: EntryKeys): Promise<RowOrMiss> {
-  let resolve!: Waiter['resolve'];
-  let reject!: Waiter['reject'];
-  const fill = new Promise<RowOrMiss>((onRow, onError) => {
-    resolve = onRow;
-    reject = onError;
-  });
-  const waiter: Waiter = { value, keys, fill, resolve, reject };
-  fills.set(keys.value, fill);
-  batch.set(keys.value, waiter);
-  const land = () => {
-    if (fills.get(keys.value) === fill) fills.delete(keys.value);
-  };
-  fill.then(land, land);
-  return fill;
-}
-
 /** The record, if both its stamps are the current tokens. */
 function valid(record: CacheRecord | undefined, generation: string | undefined, guard: string | undefined): CacheRecord | undefined {
   return record && generation !== undefined && record.generation === generation && record.guard === guard ? record : undefined;
@@ -190,51 +230,57 @@ function valid(record: CacheRecord | undefined, generation: string | undefined, 
  * its guard is gone, and tokens are random, so it never comes back. Missing tokens are created before the DB read.
  */
 async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> {
-  const { cache, events } = read;
-  const { store } = cache;
-  if (store.degraded && !(await store.recover())) {
-    // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
+  try {
+    const { cache, events } = read;
+    const { store } = cache;
+    if (store.degraded && !(await store.recover())) {
+      // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
+      const started = clock(events);
+      const found = await read.load(
+        read.modelClass,
+        read.column,
+        batch.map((waiter) => waiter.value),
+        read.knex,
+      );
+      const duration = clock(events) - started;
+      batch.forEach((waiter, i) => answer(read, waiter, found[i]?.row ?? null, false, duration));
+      return;
+    }
+    const asked = clock(events);
+    const keys = [cache.generationKey];
+    for (const waiter of batch) keys.push(waiter.keys.guard, waiter.keys.value);
+    // On Redis the read creates the missing tokens in the same round trip (a cold fill: read, DB, fill); elsewhere
+    // missingTokens writes them after the read.
+    const raw = store.createsTokens ? await store.readCreating(keys, isTokenAt, cache.tokenTtl) : await store.getMany(keys);
+    const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
+    const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
+    if (misses.length === 0) return;
+    const generation = stored ?? newToken();
+    // With the store down there is nothing to stamp or store: read the DB and step aside.
+    const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
     const started = clock(events);
-    const found = await read.load(
+    const reading = read.load(
       read.modelClass,
       read.column,
-      batch.map((waiter) => waiter.value),
+      misses.map((miss) => miss.waiter.value),
       read.knex,
     );
+    const found = misses.some((miss) => miss.graced) ? await withGrace(read, misses, reading) : await reading;
     const duration = clock(events) - started;
-    batch.forEach((waiter, i) => answer(read, waiter, found[i]?.row ?? null, false, duration));
-    return;
+    const rows = found.map((loaded) => loaded?.row ?? null);
+    if (storable) {
+      const fills = fillsOf(read, generation, misses, found, rows);
+      const writing = clock(events);
+      await store.setMany(fills);
+      if (events) filled(read, fills.length, clock(events) - writing);
+    }
+    misses.forEach((miss, i) => {
+      if (!miss.answered) answer(read, miss.waiter, rows[i]!, false, duration);
+    });
+  } catch (error) {
+    // a failure the store layer does not absorb (the DB read, a listener, a bug) reaches every caller of the batch
+    for (const waiter of batch) waiter.reject(error);
   }
-  const asked = clock(events);
-  const keys = [cache.generationKey, ...batch.flatMap((waiter) => [waiter.keys.guard, waiter.keys.value])];
-  // On Redis the read creates the missing tokens in the same round trip (a cold fill: read, DB, fill); elsewhere
-  // missingTokens writes them after the read.
-  const raw = store.createsTokens ? await store.readCreating(keys, tokenOffers(keys), cache.tokenTtl) : await store.getMany(keys);
-  const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
-  const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
-  if (misses.length === 0) return;
-  const generation = stored ?? newToken();
-  // With the store down there is nothing to stamp or store: read the DB and step aside.
-  const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
-  const started = clock(events);
-  const reading = read.load(
-    read.modelClass,
-    read.column,
-    misses.map((miss) => miss.waiter.value),
-    read.knex,
-  );
-  const found = misses.some((miss) => miss.graced) ? await withGrace(read, misses, reading) : await reading;
-  const duration = clock(events) - started;
-  const rows = found.map((loaded) => loaded?.row ?? null);
-  if (storable) {
-    const fills = fillsOf(read, generation, misses, found, rows);
-    const writing = clock(events);
-    await store.setMany(fills);
-    if (events) filled(read, fills.length, clock(events) - writing);
-  }
-  misses.forEach((miss, i) => {
-    if (!miss.answered) answer(read, miss.waiter, rows[i]!, false, duration);
-  });
 }
 
 /** True while a record is fresh: always without grace, until its `freshUntil` with it. */
@@ -329,9 +375,9 @@ function serveHits(
   return misses;
 }
 
-/** A fresh token for the generation and each guard (every key but the entries, which sit at even places). */
-function tokenOffers(keys: readonly string[]): (string | undefined)[] {
-  return keys.map((_, i) => (i % 2 === 0 && i > 0 ? undefined : newToken()));
+/** Which of a fill's keys are tokens: the generation and each guard (the entries sit at even places after it). */
+function isTokenAt(index: number): boolean {
+  return index === 0 || index % 2 === 1;
 }
 
 /** The tokens to create before the DB read: the generation if the store had none, and each miss's guard. */

@@ -134,7 +134,7 @@ export class CacheStore {
     const tier = this.tier ? `, local tier of ${this.tier.size} keys` : '';
     return (
       `CacheStore(${this.driver.kind}: breaker ${String(this.breaker)}, ${this.pendingFlushes.size} pending flush keys, ` +
-      `${this.inFlight.fills.size} fills and ${this.inFlight.computations.size} computations in flight, ${this.tables.size} tables${tier})`
+      `${this.inFlight.fillsRunning} fills and ${this.inFlight.computations.size} computations in flight, ${this.tables.size} tables${tier})`
     );
   }
 }

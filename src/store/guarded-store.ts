@@ -1,9 +1,12 @@
 import type Keyv from 'keyv';
 import { observed, publish } from '../core/events.js';
+import type { BoundedMap } from '../core/bounded-map.js';
 import { STORE_CHECK_KEY } from '../core/keys.js';
+import { newToken } from '../core/tokens.js';
 import type { CacheErrorHandler, CacheEventMap, CacheEventName, LocalCacheOptions } from '../core/public-types.js';
 import type { StoreEntry } from '../driver/driver.js';
 import { CacheStore, publishError, report } from './cache-store.js';
+import { Deadlines } from './deadlines.js';
 import type { LocalTier } from './local-tier.js';
 
 export type { StoreEntry };
@@ -17,7 +20,8 @@ export interface Peekable {
 export const STORE_DOWN = Symbol('objection-cache: store down');
 export type StoreDown = typeof STORE_DOWN;
 
-const TIMED_OUT = Symbol('timed out');
+/** What a call answers while the breaker is open: one settled promise for all of them. */
+const DOWN: Promise<StoreDown> = Promise.resolve(STORE_DOWN);
 
 interface CallOptions {
   /** The background check: the one call that goes through an open breaker. */
@@ -44,12 +48,15 @@ export class GuardedStore {
   readonly table: string;
   private readonly timeout: number;
   private readonly onError: CacheErrorHandler;
+  /** The time limit of this model's calls. */
+  private readonly deadlines: Deadlines;
   /** The model asked for the local tier (and the store has one: not in memory, not disconnected). */
   private readonly usesTier: boolean;
 
   constructor(keyv: Keyv, timeout: number, onError: CacheErrorHandler, model: string, table: string, localCache?: LocalCacheOptions) {
     this.state = CacheStore.of(keyv, onError, model, table);
     this.timeout = timeout;
+    this.deadlines = new Deadlines(timeout);
     this.onError = onError;
     this.model = model;
     this.table = table;
@@ -127,31 +134,42 @@ export class GuardedStore {
   }
 
   /**
-   * Reads `keys` and creates the absent ones `created` offers, in one round trip (see `createsTokens`). Tokens
-   * this process saw present are not offered (`presentTokens`): a hot key's read is then one MGET. One found
-   * absent after all answers undefined, as in `getMany`, and the caller creates it before its DB read.
+   * Reads `keys` and creates the absent tokens among them (`isTokenAt`) in one round trip (see `createsTokens`),
+   * each with a fresh token. Tokens this process saw present are not offered (`presentTokens`): a hot key's read
+   * is then one MGET. One found absent after all answers undefined, as in `getMany`, and the caller creates it
+   * before its DB read.
    */
-  async readCreating(keys: readonly string[], created: readonly (string | undefined)[], ttl: number): Promise<readonly unknown[] | StoreDown> {
+  readCreating(keys: readonly string[], isTokenAt: (index: number) => boolean, ttl: number): Promise<readonly unknown[] | StoreDown> {
     const tier = this.tier;
-    const read = ((tier && this.state.tierDriver) || this.state.driver).readCreating;
+    const driver = (tier && this.state.tierDriver) || this.state.driver;
+    const read = driver.readCreating;
     if (!read) return this.getMany(keys);
     const present = this.state.presentTokens;
-    const offers = created.map((offer, i) => (offer === undefined || present.has(keys[i]!) ? undefined : offer));
-    const fetch = () => read(keys, offers, ttl);
-    const answer = tier ? await this.readThroughTier(tier, keys, fetch) : await this.call('getMany', fetch, { key: keys[0] });
-    if (answer !== STORE_DOWN) {
-      created.forEach((offer, i) => {
-        if (offer === undefined) return;
-        const key = keys[i]!;
-        if (answer[i] === undefined) present.delete(key);
-        else if (!present.has(key)) present.set(key, true);
-      });
-    }
+    const offers = tokenOffers(keys, isTokenAt, present);
+    const fetch = offers ? () => read(keys, offers, ttl) : () => driver.getMany(keys);
+    const answer = tier ? this.readThroughTier(tier, keys, fetch) : this.call('getMany', fetch, { key: keys[0] });
+    return offers ? answer.then((values) => this.notePresent(keys, offers, values)) : answer;
+  }
+
+  /** Remembers which offered tokens the store holds now (`presentTokens`), and which it did not keep. */
+  private notePresent(
+    keys: readonly string[],
+    offers: readonly (string | undefined)[],
+    answer: readonly unknown[] | StoreDown,
+  ): readonly unknown[] | StoreDown {
+    if (answer === STORE_DOWN) return answer;
+    const present = this.state.presentTokens;
+    offers.forEach((offer, i) => {
+      if (offer === undefined) return;
+      const key = keys[i]!;
+      if (answer[i] === undefined) present.delete(key);
+      else if (!present.has(key)) present.set(key, true);
+    });
     return answer;
   }
 
-  private async readThroughTier(tier: LocalTier, keys: readonly string[], fetch: () => Promise<readonly unknown[]>): Promise<readonly unknown[] | StoreDown> {
-    return (await tier.read(keys, () => this.call('getMany', fetch, { key: keys[0] }))) as readonly unknown[] | StoreDown;
+  private readThroughTier(tier: LocalTier, keys: readonly string[], fetch: () => Promise<readonly unknown[]>): Promise<readonly unknown[] | StoreDown> {
+    return tier.read(keys, () => this.call('getMany', fetch, { key: keys[0] })) as Promise<readonly unknown[] | StoreDown>;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
@@ -275,32 +293,43 @@ export class GuardedStore {
 
   /**
    * Runs `call` under the time limit; STORE_DOWN when it threw, timed out or the store reported an error
-   * meanwhile, or when the breaker is open. A failure opens the breaker; a success closes it.
+   * meanwhile, or when the breaker is open. A failure opens the breaker; a success closes it. One promise per
+   * call, settled by the call or its deadline: every hit goes through here, and each `await` or `Promise.race`
+   * was one more promise job on it.
    */
-  private async call<T>(operation: string, call: () => Promise<T>, options: CallOptions = {}): Promise<T | StoreDown> {
+  private call<T>(operation: string, call: () => Promise<T>, options: CallOptions = {}): Promise<T | StoreDown> {
     const { breaker } = this.state;
     if (!options.throughOpen) breaker.resume();
-    if (breaker.isOpen && !options.throughOpen) return STORE_DOWN;
+    if (breaker.isOpen && !options.throughOpen) return DOWN;
     const errorsBefore = this.state.errors;
-    let result: T | StoreDown = STORE_DOWN;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // one promise settled by the call or the timer (Promise.race would add one more, and a turn, to every hit)
-      const outcome = await new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
-        timer = setTimeout(resolve, this.timeout, TIMED_OUT);
-        timer.unref();
-        call().then(resolve, reject);
-      });
-      if (outcome === TIMED_OUT) {
+    return new Promise<T | StoreDown>((resolve) => {
+      const deadline = this.deadlines.start(() => {
         if (!options.quiet) this.reportFailure(new Error(`store ${operation} timed out after ${this.timeout} ms`), operation);
-      } else if (this.state.errors === errorsBefore) {
-        result = outcome;
+        resolve(this.settled(operation, STORE_DOWN, options));
+      });
+      const finish = (result: T | StoreDown, error?: unknown): void => {
+        if (deadline.ended) return;
+        this.deadlines.end(deadline);
+        if (error !== undefined && !options.quiet) this.reportFailure(error, operation);
+        resolve(this.settled(operation, this.state.errors === errorsBefore ? result : STORE_DOWN, options));
+      };
+      let started: Promise<T>;
+      try {
+        started = call();
+      } catch (error) {
+        finish(STORE_DOWN, error);
+        return;
       }
-    } catch (error) {
-      if (!options.quiet) this.reportFailure(error, operation);
-    } finally {
-      clearTimeout(timer);
-    }
+      started.then(
+        (result) => finish(result),
+        (error: unknown) => finish(STORE_DOWN, error ?? new Error(`store ${operation} failed`)),
+      );
+    });
+  }
+
+  /** A call's result, once the breaker has heard of it: a failure opens it, a success closes it. */
+  private settled<T>(operation: string, result: T | StoreDown, options: CallOptions): T | StoreDown {
+    const { breaker } = this.state;
     const wasOpen = breaker.isOpen;
     if (result === STORE_DOWN) {
       // a connection that failed may have missed invalidations: the local tier forgets all it holds
@@ -315,4 +344,13 @@ export class GuardedStore {
     }
     return result;
   }
+}
+
+/** A fresh token for each token key not known to be present; undefined when every one is (a hot key's read). */
+function tokenOffers(keys: readonly string[], isTokenAt: (index: number) => boolean, present: BoundedMap<string, true>): (string | undefined)[] | undefined {
+  let offers: (string | undefined)[] | undefined;
+  keys.forEach((key, i) => {
+    if (isTokenAt(i) && !present.has(key)) (offers ??= keys.map(() => undefined))[i] = newToken();
+  });
+  return offers;
 }
