@@ -1,5 +1,5 @@
 import { spawn, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,10 +24,15 @@ export async function startMariaDb(): Promise<MariaDb> {
   if (!existsSync('/usr/sbin/mariadbd')) throw new Error(INSTALL_HINT);
   const dir = mkdtempSync(join(tmpdir(), 'oc-maria-'));
   const data = join(dir, 'data');
+  // a temp dir of its own: servers installed at once in the shared /tmp collided on their temp tables' names
+  // ("Error on delete of '/tmp/#sql-temptable-…'"), failing a test's setup now and then
+  const temp = join(dir, 'tmp');
+  mkdirSync(temp);
   const user = process.getuid?.() === 0 ? ['--user=root'] : [];
   await run('mariadb-install-db', [
     '--no-defaults',
     `--datadir=${data}`,
+    `--tmpdir=${temp}`,
     '--auth-root-authentication-method=normal',
     '--skip-test-db',
     '--skip-name-resolve',
@@ -39,6 +44,7 @@ export async function startMariaDb(): Promise<MariaDb> {
     [
       '--no-defaults',
       `--datadir=${data}`,
+      `--tmpdir=${temp}`,
       `--socket=${join(dir, 'sock')}`,
       `--pid-file=${join(dir, 'pid')}`,
       `--port=${port}`,
