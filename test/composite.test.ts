@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { Knex } from 'knex';
 import { Model, raw, snakeCaseMappers, transaction, type TransactionOrKnex } from 'objection';
 import { CachedModel } from 'objection-cache';
-import { TEST_STORE_TIMEOUT } from './helpers/fixture.js';
+import { queryLog, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
 import { makeKnex, type DbKind } from './helpers/databases.js';
 import { gated } from './helpers/gates.js';
 import { forEachSetup, makeStore, useStores, type StoreKind } from './helpers/stores.js';
@@ -129,8 +129,7 @@ async function makeComposite(t: ExecutionContext, kind: StoreKind, db: DbKind, o
   Tenant.knex(knex);
   Membership.knex(knex);
 
-  const queries: string[] = [];
-  knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  const log = queryLog(knex, store);
   const posts = lookups(TenantPost);
 
   // Every key ever looked up (values of rows now gone, and misses, included), so check() covers them all.
@@ -208,12 +207,7 @@ async function makeComposite(t: ExecutionContext, kind: StoreKind, db: DbKind, o
     Tenant,
     Membership,
     posts,
-    queries,
-    selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
-    reset() {
-      queries.length = 0;
-      store.resetCounts();
-    },
+    ...log,
     warm,
     check,
   };

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type Keyv from 'keyv';
 import { Model, raw, snakeCaseMappers, transaction } from 'objection';
 import { CachedModel } from 'objection-cache';
-import { TEST_STORE_TIMEOUT } from './helpers/fixture.js';
+import { queryLog, TEST_STORE_TIMEOUT } from './helpers/fixture.js';
 import { makeKnex, type DbKind } from './helpers/databases.js';
 import { gated } from './helpers/gates.js';
 import { forEachSetup, makeStore, useStores, type StoreKind } from './helpers/stores.js';
@@ -80,8 +80,7 @@ async function makeLists(t: ExecutionContext, kind: StoreKind, db: DbKind) {
   Post.knex(knex);
   Author.knex(knex);
 
-  const queries: string[] = [];
-  knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  const log = queryLog(knex, store);
 
   // Every value ever listed (values of rows now gone, and empty lists, included), so check() covers them all.
   const seen = { authors: new Set<number>([1, 2, 3, 4, 5, 99]), pairs: new Map<string, Pair>() };
@@ -118,12 +117,7 @@ async function makeLists(t: ExecutionContext, kind: StoreKind, db: DbKind) {
     store,
     Post,
     Author,
-    queries,
-    selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
-    reset() {
-      queries.length = 0;
-      store.resetCounts();
-    },
+    ...log,
     check,
   };
 }

@@ -143,21 +143,7 @@ function memoOf(modelClass: CachedClass): Memo {
   const known = memos.get(modelClass);
   // compared in place: an array of them per lookup was a measurable part of a hit
   if (known && sameGiven(known.given, modelClass, store)) return known;
-  // first what the options are resolved from, then the statics the settings take as they are
-  const given = [
-    modelClass.cacheMixinOptions,
-    store,
-    modelClass.cacheTtl,
-    modelClass.cacheMissTtl,
-    modelClass.cacheScope,
-    defaultsRevision(),
-    modelClass.tableName,
-    modelClass.idColumn,
-    modelClass.cacheKeys,
-    modelClass.cacheIndexes,
-    modelClass.cacheVersion,
-    modelClass.cacheCascades,
-  ];
+  const given = GIVEN.map((read) => read(modelClass, store));
   const options = resolveOptions(modelClass.cacheMixinOptions, {
     store,
     ttl: modelClass.cacheTtl,
@@ -201,22 +187,30 @@ export function storeAccessorReplaced(modelClass: object): void {
   accessorHolders.delete(modelClass);
 }
 
-/** True when `given` (a memo's) still holds what `modelClass` has, in the order `memoOf` lists them. */
+/**
+ * What a memo's settings are made from, in order: first what the options are resolved from (`OPTION_SOURCES` of
+ * them: the mixin's options, the class's own store, its statics and the defaults' revision), then the statics the
+ * settings take as they are.
+ */
+const GIVEN: readonly ((modelClass: CachedClass, store: Keyv | undefined) => unknown)[] = [
+  (modelClass) => modelClass.cacheMixinOptions,
+  (_, store) => store,
+  (modelClass) => modelClass.cacheTtl,
+  (modelClass) => modelClass.cacheMissTtl,
+  (modelClass) => modelClass.cacheScope,
+  () => defaultsRevision(),
+  (modelClass) => modelClass.tableName,
+  (modelClass) => modelClass.idColumn,
+  (modelClass) => modelClass.cacheKeys,
+  (modelClass) => modelClass.cacheIndexes,
+  (modelClass) => modelClass.cacheVersion,
+  (modelClass) => modelClass.cacheCascades,
+];
+
+/** True when `given` (a memo's) still holds what `modelClass` has: read one by one, no array per lookup. */
 function sameGiven(given: readonly unknown[], modelClass: CachedClass, store: Keyv | undefined): boolean {
-  return (
-    given[0] === modelClass.cacheMixinOptions &&
-    given[1] === store &&
-    given[2] === modelClass.cacheTtl &&
-    given[3] === modelClass.cacheMissTtl &&
-    given[4] === modelClass.cacheScope &&
-    given[5] === defaultsRevision() &&
-    given[6] === modelClass.tableName &&
-    given[7] === modelClass.idColumn &&
-    given[8] === modelClass.cacheKeys &&
-    given[9] === modelClass.cacheIndexes &&
-    given[10] === modelClass.cacheVersion &&
-    given[11] === modelClass.cacheCascades
-  );
+  for (let i = 0; i < GIVEN.length; i++) if (GIVEN[i]!(modelClass, store) !== given[i]) return false;
+  return true;
 }
 
 /**

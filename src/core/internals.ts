@@ -392,43 +392,44 @@ export interface KeyvMap {
  * Keyv's prefix (`_getKeyPrefix`: `namespace:` when `useKeyPrefix` and a namespace are set) is read once.
  */
 export function keyvMapOf(keyv: object): KeyvMap | undefined {
-  const internals = keyv as { store?: unknown; compression?: unknown; namespace?: string; useKeyPrefix?: boolean };
+  const internals = keyv as { store?: unknown; compression?: unknown };
   if (!(internals.store instanceof Map) || internals.compression) return undefined;
-  const prefix = internals.useKeyPrefix !== false && internals.namespace ? `${internals.namespace}:` : '';
-  return { map: internals.store as Map<string, unknown>, prefix };
+  return { map: internals.store as Map<string, unknown>, prefix: keyvPrefixOf(keyv) };
 }
 
-/** A Keyv over a store adapter the cache has no driver of its own for, read without Keyv's per-key work. */
-export interface KeyvAdapter {
-  /** What Keyv puts before every key it hands the adapter (`namespace:` under `useKeyPrefix`). */
-  readonly prefix: string;
-  /** The adapter's raw answers for stored keys: at once where its `get` answers at once, else a promise. */
-  read(stored: readonly string[]): unknown[] | Promise<unknown[]>;
+/** A store adapter as Keyv calls it: `get`, and `getMany` where it has one. */
+export interface KeyvStoreAdapter {
+  get(key: string): unknown;
+  getMany?(keys: string[]): Promise<unknown[]>;
 }
 
 /**
  * The store adapter behind a Keyv, for reads, when Keyv would read its answers as the cache can: no compression,
- * Keyv's own deserializer (`@keyv/serialize`, found as a fresh Keyv's default) and Keyv's own `getMany`. Keyv's `getMany` over an
- * adapter without `getMany` awaits a `get` and a JSON revival per key, three per lookup here; `get` and
- * `getMany` are the adapter's public API, the prefix Keyv's `_getKeyPrefix` rule (as in `keyvMapOf`). Keyv's
- * read hooks and statistics are skipped, as for Redis.
+ * Keyv's own deserializer (`@keyv/serialize`, found as a fresh Keyv's default) and Keyv's own `getMany`. Keyv's
+ * `getMany` over an adapter without `getMany` awaits a `get` and a JSON revival per key, three per lookup here;
+ * `get` and `getMany` are the adapter's public API (`readAdapter`), the keys prefixed as Keyv does
+ * (`keyvPrefixOf`). Keyv's read hooks and statistics are skipped, as for Redis.
  */
-export function keyvAdapterOf(keyv: object): KeyvAdapter | undefined {
-  const internals = keyv as { store?: unknown; compression?: unknown; deserialize?: unknown; namespace?: string; useKeyPrefix?: boolean };
-  const store = internals.store as { get?: unknown; getMany?: unknown } | undefined;
+export function keyvAdapterOf(keyv: object): KeyvStoreAdapter | undefined {
+  const internals = keyv as { store?: Partial<KeyvStoreAdapter>; compression?: unknown; deserialize?: unknown };
+  const store = internals.store;
   if (!store || store instanceof Map || typeof store.get !== 'function' || internals.compression) return undefined;
   // a Keyv whose own getMany the app replaced (a subclass, an instrumented instance) is asking to be called
   if (internals.deserialize !== keyvDefaultDeserialize() || (keyv as Keyv).getMany !== Keyv.prototype.getMany) return undefined;
-  const get = store.get as (key: string) => unknown;
-  const getMany = typeof store.getMany === 'function' ? (store.getMany as (keys: string[]) => Promise<unknown[]>) : undefined;
-  return {
-    prefix: internals.useKeyPrefix !== false && internals.namespace ? `${internals.namespace}:` : '',
-    read(stored) {
-      if (getMany) return getMany.call(store, [...stored]);
-      const answers = stored.map((key) => get.call(store, key));
-      return answers.some((answer) => answer instanceof Promise) ? Promise.all(answers) : answers;
-    },
-  };
+  return store as KeyvStoreAdapter;
+}
+
+/** The adapter's raw answers for stored keys: at once where its `get` answers at once, else a promise. */
+export function readAdapter(adapter: KeyvStoreAdapter, stored: readonly string[]): unknown[] | Promise<unknown[]> {
+  if (adapter.getMany) return adapter.getMany([...stored]);
+  const answers = stored.map((key) => adapter.get(key));
+  return answers.some((answer) => answer instanceof Promise) ? Promise.all(answers) : answers;
+}
+
+/** What Keyv puts before every key it hands its store (`_getKeyPrefix`: `namespace:` under `useKeyPrefix`). */
+export function keyvPrefixOf(keyv: object): string {
+  const { namespace, useKeyPrefix } = keyv as { namespace?: string; useKeyPrefix?: boolean };
+  return useKeyPrefix !== false && namespace ? `${namespace}:` : '';
 }
 
 let defaultDeserialize: unknown;

@@ -1,5 +1,5 @@
 import type Keyv from 'keyv';
-import { keyvAdapterOf, keyvEntryValue } from '../core/internals.js';
+import { keyvAdapterOf, keyvEntryValue, keyvPrefixOf, readAdapter } from '../core/internals.js';
 import type { StoreDriver, StoreEntry } from './driver.js';
 import { OpenedEnvelopes } from './opened-envelopes.js';
 import { PrefixedKeys } from './prefixed-keys.js';
@@ -25,8 +25,9 @@ export class KeyvDriver implements StoreDriver {
     // asked on every read: an app may set a serializer or compression on its Keyv at any time
     const adapter = keyvAdapterOf(this.keyv);
     if (!adapter) return this.keyv.getMany([...keys]);
-    const stored = keys.map((key) => this.prefixed.of(adapter.prefix, key));
-    const raw = adapter.read(stored);
+    const prefix = keyvPrefixOf(this.keyv);
+    const stored = keys.map((key) => this.prefixed.of(prefix, key));
+    const raw = readAdapter(adapter, stored);
     return raw instanceof Promise ? raw.then((answers) => this.values(stored, answers)) : Promise.resolve(this.values(stored, raw));
   }
 

@@ -1,4 +1,4 @@
-import { fromKeyvEnvelope, type KeyvMap, type KeyvMapEntry } from '../core/internals.js';
+import { keyvEntryValue, type KeyvMap } from '../core/internals.js';
 import type { StoreEntry, SyncDriver } from './driver.js';
 import { PrefixedKeys } from './prefixed-keys.js';
 
@@ -35,11 +35,10 @@ export class MemoryDriver implements SyncDriver {
   private read(stored: string, now: number): unknown {
     const entry = this.map.get(stored);
     if (entry === undefined) return undefined;
-    if (typeof entry === 'string') return fromKeyvEnvelope(entry, now);
-    const { value, expires } = entry as KeyvMapEntry;
-    if (expires === undefined || expires >= now) return value;
-    this.map.delete(stored);
-    return undefined;
+    const value = keyvEntryValue(entry, now);
+    // an expired entry goes at once, as Keyv's own get drops it: nothing else would
+    if (value === undefined && typeof entry === 'object') this.map.delete(stored);
+    return value;
   }
 
   write(entries: readonly StoreEntry[]): void {

@@ -4,7 +4,7 @@ import { decodeRow } from '../core/codec.js';
 import { manyToManyJoinOf, relationOfFind, type ManyToManyJoin } from '../core/internals.js';
 import { canonicalKey, makeKeySpace, tableTokenKey } from '../core/keys.js';
 import { isCachedClass, tableOf, type ModelCache } from '../config/settings.js';
-import { joinListLoader, joinListName } from '../reads/join-list-read.js';
+import { joinIdentity, joinListLoader, joinListName } from '../reads/join-list-read.js';
 import { decodeList } from '../reads/list-read.js';
 import { joinConditionOf } from '../reads/query-shape.js';
 import { readThrough } from '../reads/read-through.js';
@@ -88,7 +88,7 @@ const joinCaches = new WeakMap<ModelCache, Map<string, ModelCache>>();
 function joinListCache(ownerCache: ModelCache, join: ManyToManyJoin): ModelCache {
   let byJoin = joinCaches.get(ownerCache);
   if (!byJoin) joinCaches.set(ownerCache, (byJoin = new Map()));
-  const name = `${join.joinTable}\u0000${join.ownerColumn}\u0000${join.relatedColumn}`;
+  const name = joinIdentity(join);
   let cache = byJoin.get(name);
   if (!cache) {
     const space = makeKeySpace(join.joinTable, ownerCache.prefix, ownerCache.space.scope, join.joinTable, 1);

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { Model, type TransactionOrKnex } from 'objection';
+import type { Model, TransactionOrKnex } from 'objection';
 import { decodeRow } from '../core/codec.js';
 import { canonicalKey, givenKey, keyParts, listName, rowKeyOf } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
@@ -8,7 +8,7 @@ import { isTransaction } from '../config/scope.js';
 import { matchesOtherSpellings, matchesOwnSpellingOnly, readRows } from '../reads/db-read.js';
 import { decodeList, loadLists } from '../reads/list-read.js';
 import { readThrough } from '../reads/read-through.js';
-import { columnNamed } from './lookup.js';
+import { afterFind, columnNamed } from './lookup.js';
 import { inScope } from './model-cache.js';
 
 /**
@@ -54,10 +54,7 @@ export async function lookupLists<M extends Model>(
   const rows = await listedRows(modelClass, cache, index, keys, source, operation);
   // an instance per place in a list (the same value asked twice gets two), as every lookup hands out
   const found = rows.map((listed) => listed.map((row) => modelClass.fromDatabaseJson(row) as M));
-  if (modelClass.prototype.$afterFind !== Model.prototype.$afterFind) {
-    const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];
-    await Promise.all(found.flat().map((model) => model.$afterFind(context)));
-  }
+  await afterFind(modelClass, source, found.flat());
   return found;
 }
 

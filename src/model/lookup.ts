@@ -65,12 +65,18 @@ async function lookupSettled<M extends Model>(
   }
   const rows = await readThrough(modelClass, inScope(settings, source), column, keys, source, operation);
   const models = rows.map((row) => toModel<M>(modelClass, row));
-  // As Objection does after a find: the model's own $afterFind, with the query context (here the knex read).
-  if (hasAfterFind(modelClass)) {
-    const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];
-    await Promise.all(models.map((model) => model?.$afterFind(context)));
-  }
+  await afterFind(modelClass, source, models);
   return models;
+}
+
+/**
+ * As Objection does after a find: the model's own `$afterFind` on each of `models` read through the cache, with
+ * the query context (here the knex read).
+ */
+export async function afterFind(modelClass: CachedClass, source: Knex, models: readonly (Model | undefined)[]): Promise<void> {
+  if (!hasAfterFind(modelClass)) return;
+  const context = { transaction: source } as unknown as Parameters<Model['$afterFind']>[0];
+  await Promise.all(models.map((model) => model?.$afterFind(context)));
 }
 
 /**

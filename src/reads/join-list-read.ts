@@ -17,6 +17,11 @@ export function joinListName(join: ManyToManyJoin): string {
   return `${join.ownerColumn}>${join.relatedColumn}[]`;
 }
 
+/** One name per join (its table and columns): the same join seen through two relations is one. */
+export function joinIdentity(join: ManyToManyJoin): string {
+  return `${join.joinTable}\u0000${join.ownerColumn}\u0000${join.relatedColumn}`;
+}
+
 const loaders = new Map<string, Loader>();
 
 /**
@@ -26,7 +31,7 @@ const loaders = new Map<string, Loader>();
  * matches other spellings, is read on its own and its list is not stored (as for `cacheIndexes` lists).
  */
 export function joinListLoader(join: ManyToManyJoin): Loader {
-  const name = `${join.joinTable}\u0000${join.ownerColumn}\u0000${join.relatedColumn}`;
+  const name = joinIdentity(join);
   let loader = loaders.get(name);
   if (!loader) {
     loader = (_modelClass, _column, values, trx) => {

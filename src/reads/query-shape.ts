@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { isKnexRaw, knexBuilderState, type KnexBuilderState } from '../core/internals.js';
+import { isKnexRaw, knexBuilderState, type KnexBuilderState, type KnexStatement } from '../core/internals.js';
 import { rowKeyValue } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 
@@ -123,16 +123,8 @@ function conditionOn(builder: Knex.QueryBuilder, table: string, keyColumns: read
     if (statement.grouping !== 'where' || condition || statement.not) return undefined;
     const column = columnOf(statement.column, table);
     if (column === undefined || !keyColumns.includes(column)) return undefined;
-    let raw: readonly unknown[];
-    if (statement.type === 'whereBasic' && statement.operator === '=') raw = [statement.value];
-    else if (statement.type === 'whereIn' && Array.isArray(statement.value)) raw = statement.value as unknown[];
-    else return undefined;
-    const values: KeyValue[] = [];
-    for (const item of raw) {
-      const value = rowKeyValue(item);
-      if (value === undefined) return undefined;
-      values.push(value);
-    }
+    const values = keyValuesOf(statement);
+    if (!values) return undefined;
     condition = { column, values };
   }
   if (!condition) return undefined;
@@ -190,21 +182,28 @@ export function joinConditionOf(builder: Knex.QueryBuilder, shape: JoinShape): J
         ownerAliases.push(aliased.alias);
       }
     } else if (statement.grouping === 'where' && !values && !statement.not && columnOf(statement.column, joinAlias) === shape.ownerColumn) {
-      let raw: readonly unknown[];
-      if (statement.type === 'whereBasic' && statement.operator === '=') raw = [statement.value];
-      else if (statement.type === 'whereIn' && Array.isArray(statement.value)) raw = statement.value as unknown[];
-      else return undefined;
-      values = [];
-      for (const item of raw) {
-        const value = rowKeyValue(item);
-        if (value === undefined) return undefined;
-        values.push(value);
-      }
+      values = keyValuesOf(statement);
+      if (!values) return undefined;
     } else {
       return undefined;
     }
   }
   return values ? { values, ownerAliases } : undefined;
+}
+
+/** The values a `where col = v` or `where col in (…)` asks for, if the cache can key on every one. */
+function keyValuesOf(statement: KnexStatement): KeyValue[] | undefined {
+  let raw: readonly unknown[];
+  if (statement.type === 'whereBasic' && statement.operator === '=') raw = [statement.value];
+  else if (statement.type === 'whereIn' && Array.isArray(statement.value)) raw = statement.value as unknown[];
+  else return undefined;
+  const values: KeyValue[] = [];
+  for (const item of raw) {
+    const value = rowKeyValue(item);
+    if (value === undefined) return undefined;
+    values.push(value);
+  }
+  return values;
 }
 
 /** `col as alias`, as a string or as Objection's `ref(col).as(alias)` (a raw `?? as ??`). */

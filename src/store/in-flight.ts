@@ -79,17 +79,18 @@ export class InFlight {
    * depending on one of `keys`.
    */
   forget(keys: readonly string[]): void {
+    let deleted: Set<string> | undefined;
     if (this.fills.size > 0) {
       for (const key of keys) this.fills.delete(key);
       if (keys.some(isTokenKey)) {
-        const deleted = new Set(keys);
+        deleted = new Set(keys);
         for (const [key, fill] of this.fills) if (deleted.has(fill.stamp)) this.fills.delete(key);
       }
     }
     if (this.computations.size > 0) {
-      const deleted = new Set(keys);
+      const gone = (deleted ??= new Set(keys));
       for (const [key, computation] of this.computations) {
-        if (deleted.has(key) || computation.deps.some((dep) => deleted.has(dep))) this.computations.delete(key);
+        if (gone.has(key) || computation.deps.some((dep) => gone.has(dep))) this.computations.delete(key);
       }
     }
   }

@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { CachedModel } from 'objection-cache';
-import { makePostClass, POSTS_DDL, TEST_STORE_TIMEOUT } from './fixture.js';
+import { makePostClass, POSTS_DDL, queryLog, TEST_STORE_TIMEOUT } from './fixture.js';
 import { makeKnex, type DbKind } from './databases.js';
 import { makeStore, type StoreKind } from './stores.js';
 
@@ -75,8 +75,7 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
   }
   await knex('tags').insert([{ label: 'x' }, { label: 'y' }]);
 
-  const queries: string[] = [];
-  knex.on('query', (q: { sql: string }) => queries.push(q.sql));
+  const log = queryLog(knex, store);
 
   // Every key value ever looked up, so check() also covers values no row holds any more.
   const seen = {
@@ -138,12 +137,7 @@ export async function makeBlog(t: ExecutionContext, kind: StoreKind = 'memory', 
     Post,
     Author,
     Tag,
-    queries,
-    selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
-    reset() {
-      queries.length = 0;
-      store.resetCounts();
-    },
+    ...log,
     warm,
     check,
   };

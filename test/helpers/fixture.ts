@@ -101,19 +101,20 @@ export async function makeFixture(t: ExecutionContext, options: CacheOptions & {
   const store = await makeStore(t, kind);
   const Post = makePostClass(store, cacheOptions);
   Post.knex(knex);
+  return { knex, store, Post, ...queryLog(knex, store), close: () => knex.destroy() };
+}
+
+/** Every query `knex` runs, the SELECTs among them, and a reset of both and of the store's counts. */
+export function queryLog(knex: Knex, store: CountingKeyv): { queries: string[]; selects(): string[]; reset(): void } {
   const queries: string[] = [];
   knex.on('query', (q: { sql: string }) => queries.push(q.sql));
   return {
-    knex,
-    store,
-    Post,
     queries,
     selects: () => queries.filter((sql) => /^\s*select/i.test(sql)),
     reset() {
       queries.length = 0;
       store.resetCounts();
     },
-    close: () => knex.destroy(),
   };
 }
 
