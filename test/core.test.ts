@@ -357,6 +357,16 @@ test('cacheVersion and cacheStore statics give a model its own entries', async (
   t.is(OnBase.cacheStore, onBase);
   await OnBase.get('post-3');
   t.true([...(onBase.store as Map<string, unknown>).keys()].length > 0);
+  // assigned again: now a plain write of the class's own property, which no accessor sees, and still read
+  const again = new Keyv();
+  V2.cacheStore = again;
+  Base.cacheStore = again;
+  await V2.get('post-4');
+  await OnBase.get('post-5');
+  t.is(V2.cacheStore, again);
+  t.is(OnBase.cacheStore, again);
+  const keys = [...(again.store as Map<string, unknown>).keys()];
+  t.true(keys.some((key) => key.includes('post-4')) && keys.some((key) => key.includes('post-5')), 'both read through the store assigned last');
 });
 
 forEachStore(test, 'cacheStore is the Keyv: the low-level API of the seed (a list cached by hand, flushed on save)', async (t, kind) => {

@@ -83,7 +83,7 @@ export interface ModelCache extends ModelSettings {
 
 interface Memo {
   /** What the options were resolved from: the statics, the mixin's options and the defaults' revision. */
-  readonly given: readonly unknown[];
+  readonly given: Given;
   readonly inputs: readonly unknown[];
   readonly settings: ModelSettings;
 }
@@ -134,24 +134,15 @@ export function boundKnex(modelClass: CachedClass, given?: Knex | null): Knex {
   return knex;
 }
 
-/** How many of a memo's `given` the options are resolved from; the statics follow them. */
-const OPTION_SOURCES = 6;
-
 function memoOf(modelClass: CachedClass): Memo {
   // Every lookup asks: answer from what the options were resolved from, before resolving them again.
   const store = storeOverride(modelClass);
   const known = memos.get(modelClass);
-  // compared in place: an array of them per lookup was a measurable part of a hit
-  if (known && sameGiven(known.given, modelClass, store)) return known;
-  const given = GIVEN.map((read) => read(modelClass, store));
-  const options = resolveOptions(modelClass.cacheMixinOptions, {
-    store,
-    ttl: modelClass.cacheTtl,
-    missTtl: modelClass.cacheMissTtl,
-    scope: modelClass.cacheScope,
-  });
+  if (known && known.given.holds(modelClass, store)) return known;
+  const given = new Given(modelClass, store);
+  const options = resolveOptions(given.mixinOptions, { store, ttl: given.ttl, missTtl: given.missTtl, scope: given.scope });
   const inputs = [
-    ...given.slice(OPTION_SOURCES),
+    ...given.statics(),
     options.store,
     options.ttl,
     options.missTtl,
@@ -174,6 +165,64 @@ function memoOf(modelClass: CachedClass): Memo {
   return fresh;
 }
 
+/**
+ * What a memo's settings are made from: what the options are resolved from (the mixin's options, the class's own
+ * store, its statics and the defaults' revision), then the statics the settings take as they are. Read and
+ * compared field by field, in one place: a list of readers called in a loop was a measurable part of a hit.
+ */
+class Given {
+  readonly mixinOptions: CacheOptions;
+  readonly store: Keyv | undefined;
+  readonly ttl: number | undefined;
+  readonly missTtl: number | undefined;
+  readonly scope: CacheScope | undefined;
+  readonly defaults: number;
+  readonly tableName: unknown;
+  readonly idColumn: unknown;
+  readonly cacheKeys: unknown;
+  readonly cacheIndexes: unknown;
+  readonly cacheVersion: unknown;
+  readonly cacheCascades: unknown;
+
+  constructor(modelClass: CachedClass, store: Keyv | undefined) {
+    this.mixinOptions = modelClass.cacheMixinOptions;
+    this.store = store;
+    this.ttl = modelClass.cacheTtl;
+    this.missTtl = modelClass.cacheMissTtl;
+    this.scope = modelClass.cacheScope;
+    this.defaults = defaultsRevision();
+    this.tableName = modelClass.tableName;
+    this.idColumn = modelClass.idColumn;
+    this.cacheKeys = modelClass.cacheKeys;
+    this.cacheIndexes = modelClass.cacheIndexes;
+    this.cacheVersion = modelClass.cacheVersion;
+    this.cacheCascades = modelClass.cacheCascades;
+  }
+
+  /** True while `modelClass` still has all of these (each field as the constructor reads it). */
+  holds(modelClass: CachedClass, store: Keyv | undefined): boolean {
+    return (
+      this.store === store &&
+      this.mixinOptions === modelClass.cacheMixinOptions &&
+      this.ttl === modelClass.cacheTtl &&
+      this.missTtl === modelClass.cacheMissTtl &&
+      this.scope === modelClass.cacheScope &&
+      this.defaults === defaultsRevision() &&
+      this.tableName === modelClass.tableName &&
+      this.idColumn === modelClass.idColumn &&
+      this.cacheKeys === modelClass.cacheKeys &&
+      this.cacheIndexes === modelClass.cacheIndexes &&
+      this.cacheVersion === modelClass.cacheVersion &&
+      this.cacheCascades === modelClass.cacheCascades
+    );
+  }
+
+  /** The statics the settings take as they are: two memos with the same ones (and options) share settings. */
+  statics(): unknown[] {
+    return [this.tableName, this.idColumn, this.cacheKeys, this.cacheIndexes, this.cacheVersion, this.cacheCascades];
+  }
+}
+
 /** Mixin classes whose own `cacheStore` is still the mixin's accessor (model/cached-model.ts). */
 const accessorHolders = new WeakSet<object>();
 
@@ -187,41 +236,39 @@ export function storeAccessorReplaced(modelClass: object): void {
   accessorHolders.delete(modelClass);
 }
 
-/**
- * What a memo's settings are made from, in order: first what the options are resolved from (`OPTION_SOURCES` of
- * them: the mixin's options, the class's own store, its statics and the defaults' revision), then the statics the
- * settings take as they are.
- */
-const GIVEN: readonly ((modelClass: CachedClass, store: Keyv | undefined) => unknown)[] = [
-  (modelClass) => modelClass.cacheMixinOptions,
-  (_, store) => store,
-  (modelClass) => modelClass.cacheTtl,
-  (modelClass) => modelClass.cacheMissTtl,
-  (modelClass) => modelClass.cacheScope,
-  () => defaultsRevision(),
-  (modelClass) => modelClass.tableName,
-  (modelClass) => modelClass.idColumn,
-  (modelClass) => modelClass.cacheKeys,
-  (modelClass) => modelClass.cacheIndexes,
-  (modelClass) => modelClass.cacheVersion,
-  (modelClass) => modelClass.cacheCascades,
-];
+/** Set while `storeOverride` reads `cacheStore`: the mixin's accessor then answers `NO_OVERRIDE` (`mixinStore`). */
+let readingOverride = false;
+const NO_OVERRIDE: unique symbol = Symbol('objection-cache: no cacheStore set in front of the mixin');
 
-/** True when `given` (a memo's) still holds what `modelClass` has: read one by one, no array per lookup. */
-function sameGiven(given: readonly unknown[], modelClass: CachedClass, store: Keyv | undefined): boolean {
-  for (let i = 0; i < GIVEN.length; i++) if (GIVEN[i]!(modelClass, store) !== given[i]) return false;
-  return true;
+/**
+ * What the mixin's `cacheStore` accessor answers: the model's settled store; while `storeOverride` reads the
+ * property, that no class in front of the accessor set one.
+ */
+export function mixinStore(modelClass: CachedClass): Keyv {
+  return readingOverride ? (NO_OVERRIDE as unknown as Keyv) : modelSettings(modelClass).store.keyv;
 }
 
 /**
- * The store a model class (or a parent) set as its own `cacheStore`: a data property, made by a `static
- * cacheStore = …` field or by assigning it. The mixin's `cacheStore` accessor answers the settled store
- * otherwise, so reading the property here would recurse.
+ * The store a model class (or a parent in front of the mixin) set as its own `cacheStore`: a data property, made
+ * by a `static cacheStore = …` field or by assigning it. Every lookup asks, so the common case (none) is one
+ * property read, which reaches the mixin's accessor: walking the prototype chain for own properties was a
+ * measurable part of a hit.
  */
 function storeOverride(modelClass: CachedClass): Keyv | undefined {
+  readingOverride = true;
+  let found: unknown;
+  try {
+    found = modelClass.cacheStore;
+  } finally {
+    readingOverride = false;
+  }
+  return found === NO_OVERRIDE ? undefined : storeInFront(modelClass);
+}
+
+/** The first store held as a data property on the way from `modelClass` to the mixin's accessor (a getter is none). */
+function storeInFront(modelClass: CachedClass): Keyv | undefined {
   for (let current: object | null = modelClass; current && current !== Function.prototype; current = Object.getPrototypeOf(current)) {
-    // the mixin's own accessor is no store: passed by without asking for its descriptor, which every lookup did
-    if (!Object.hasOwn(current, 'cacheStore') || accessorHolders.has(current)) continue;
+    if (accessorHolders.has(current)) return undefined;
     const descriptor = Object.getOwnPropertyDescriptor(current, 'cacheStore');
     if (descriptor && 'value' in descriptor && descriptor.value !== undefined) return descriptor.value as Keyv;
   }

@@ -1,3 +1,5 @@
+import { OpenedTexts } from './opened-texts.js';
+
 /**
  * Faithful serialization of DB rows to a string. Keyv's default JSON turns Dates into strings and Buffers into
  * objects; this codec tags them so a row read back from any store (memory or Redis) equals the row the DB gave.
@@ -123,8 +125,18 @@ export function encodeRecord(generation: string, guard: string, row: EncodedRow 
   return `${generation}\n${guard}\n${kind.toUpperCase()}\n${freshUntil}\n${row?.json ?? ''}`;
 }
 
+/** Records decoded lately, by their text: a hot key's record comes back as the same text read after read. */
+const decodedRecords = new OpenedTexts((raw) => openRecord(raw));
+
+/**
+ * The record a value key holds, or undefined for anything that is not one. Decoded once per text: the row in it
+ * is then parsed once too (`decodeRow`), which was the largest part of a hit's CPU.
+ */
 export function decodeRecord(raw: unknown): CacheRecord | undefined {
-  if (typeof raw !== 'string') return undefined;
+  return typeof raw === 'string' ? decodedRecords.of(raw, raw) : undefined;
+}
+
+function openRecord(raw: string): CacheRecord | undefined {
   const a = raw.indexOf('\n');
   const b = raw.indexOf('\n', a + 1);
   const c = raw.indexOf('\n', b + 1);
@@ -143,13 +155,61 @@ export function decodeRecord(raw: unknown): CacheRecord | undefined {
   const record = {
     generation: raw.slice(0, a),
     guard: raw.slice(a + 1, b),
-    row: kind === 'm' ? null : { json: raw.slice(json), tagged: kind === 't' },
+    row: kind === 'm' ? null : new StoredRow(raw.slice(json), kind === 't'),
   };
   return freshUntil === undefined ? record : { ...record, freshUntil };
 }
 
-/** A fresh copy of the row, as plain objects. */
-export function decodeRow(row: EncodedRow): Record<string, unknown> {
+/**
+ * A row read from a record. A row of plain values (strings, numbers, booleans, nulls, Dates) is parsed once and
+ * copied for each reader: a shallow copy, with Dates copied, is a deep one.
+ */
+class StoredRow implements EncodedRow {
+  /** The row as parsed, once decoded: null when it holds objects a copy would share. */
+  private parsed: Record<string, unknown> | null | undefined;
+  /** The keys of its Dates, each copied per reader. */
+  private dates: readonly string[] = [];
+
+  constructor(
+    readonly json: string,
+    readonly tagged: boolean,
+  ) {}
+
+  decode(): Record<string, unknown> {
+    if (this.parsed === undefined) {
+      const row = parseRow(this);
+      const dates = datesOfPlainRow(row);
+      this.parsed = dates === undefined ? null : row;
+      this.dates = dates ?? [];
+      if (dates === undefined) return row;
+    }
+    return this.parsed === null ? parseRow(this) : copyOf(this.parsed, this.dates);
+  }
+}
+
+function copyOf(row: Record<string, unknown>, dates: readonly string[]): Record<string, unknown> {
+  const copy = { ...row };
+  for (const key of dates) defineOwn(copy, key, new Date((row[key] as Date).getTime()));
+  return copy;
+}
+
+/** The keys of a row's Dates if all its values are plain (see `StoredRow`), else undefined. */
+function datesOfPlainRow(row: unknown): string[] | undefined {
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) return undefined;
+  const dates: string[] = [];
+  for (const [key, value] of Object.entries(row)) {
+    if (value instanceof Date) dates.push(key);
+    else if (value !== null && typeof value === 'object') return undefined;
+  }
+  return dates;
+}
+
+function parseRow(row: EncodedRow): Record<string, unknown> {
   const parsed = JSON.parse(row.json) as Json;
   return (row.tagged ? decodeValue(parsed) : parsed) as Record<string, unknown>;
+}
+
+/** A fresh copy of the row, as plain objects. */
+export function decodeRow(row: EncodedRow): Record<string, unknown> {
+  return row instanceof StoredRow ? row.decode() : parseRow(row);
 }

@@ -276,6 +276,11 @@ export function inherited<F extends (...args: never[]) => unknown>(target: objec
  */
 export interface NodeRedisClient {
   mGet(keys: string[]): Promise<(string | null)[]>;
+  /**
+   * A command as given (node-redis's public API for any command). A single node's: a cluster's takes the first
+   * key and a read-only flag first, so the driver sends through this only to a single node.
+   */
+  sendCommand(args: string[]): Promise<unknown>;
   set(key: string, value: string, options?: { PX?: number; NX?: boolean; GET?: boolean }): Promise<unknown>;
   unlink(keys: string[]): Promise<number>;
   duplicate(overrides: object): NodeRedisClient;

@@ -44,7 +44,7 @@ export class RedisDriver implements StoreDriver {
 
   private read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
     const stored = this.readKeys(keys);
-    return this.inGroups(stored, (group) => client.mGet(group)).then((values) => {
+    return this.mget(client, stored).then((values) => {
       const now = Date.now();
       return values.map((value, i) => this.opened.valueOf(stored[i]!, value, now));
     });
@@ -96,7 +96,7 @@ export class RedisDriver implements StoreDriver {
     const options = ttl ? { NX: true, GET: true, PX: ttl } : { NX: true, GET: true };
     const offers = created.map((value) => (value === undefined ? undefined : toKeyvEnvelope(value, expires)));
     const [values, previous] = await Promise.all([
-      this.inGroups(stored, (group) => client.mGet(group)),
+      this.mget(client, stored),
       Promise.all(offers.map((offer, i) => (offer === undefined ? undefined : (client.set(stored[i]!, offer, options) as Promise<string | null>)))),
     ]);
     return values.map((value, i) => {
@@ -117,10 +117,15 @@ export class RedisDriver implements StoreDriver {
     return keys.map((key) => this.prefixed.of(prefix, key));
   }
 
-  /** Runs `command` on groups of keys that one command may take, and puts the answers back in key order. */
-  private inGroups(stored: string[], command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {
+  /**
+   * The values of `stored`, in key order: one MGET on a single node, one per hash tag (and per `KEYS_PER_COMMAND`)
+   * on a cluster. A single node gets it through `sendCommand`: node-redis's `mGet` method builds a command parser
+   * and awaits once more, which measured 1–2 µs of a 50 µs hit, before and after the round trip.
+   */
+  private mget(client: NodeRedisClient, stored: string[]): Promise<(string | null)[]> {
     const cluster = this.redis.adapter.isCluster();
-    return !cluster && stored.length <= KEYS_PER_COMMAND ? command(stored) : this.inSlots(stored, cluster, command);
+    if (!cluster && stored.length <= KEYS_PER_COMMAND) return client.sendCommand(['MGET', ...stored]) as Promise<(string | null)[]>;
+    return this.inSlots(stored, cluster, (group) => client.mGet(group));
   }
 
   private async inSlots(stored: string[], cluster: boolean, command: (group: string[]) => Promise<(string | null)[]>): Promise<(string | null)[]> {

@@ -4,7 +4,7 @@ import { flushModel, rowKeys } from '../invalidation/flush.js';
 import type { CachedModelClass, CacheOptions, CacheScope, CacheKey, KeyColumns } from '../core/public-types.js';
 import { assertArray, lookup, lookupOne } from './lookup.js';
 import { lookupLists } from './list-lookup.js';
-import { boundKnex, holdsStoreAccessor, modelSettings, storeAccessorReplaced, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { boundKnex, holdsStoreAccessor, mixinStore, modelSettings, storeAccessorReplaced, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { adoptQueryBuilder, cachedQueryBuilder } from './query-builder.js';
 import { isTransaction } from '../config/scope.js';
 import { tableTokenKeyIn } from '../core/keys.js';
@@ -71,7 +71,7 @@ export function CachedModel<B extends typeof Model>(Base: B, options: CacheOptio
      * `clear`). A subclass's `static cacheStore = …` (or an assignment) gives the model a store of its own.
      */
     static get cacheStore(): Keyv {
-      return modelSettings(this as unknown as CachedClass).store.keyv;
+      return mixinStore(this as unknown as CachedClass);
     }
 
     static set cacheStore(store: Keyv | undefined) {

@@ -29,12 +29,17 @@ function settle(
   knex: TransactionOrKnex | undefined,
 ): Lookup {
   const settings = modelSettings(modelClass);
-  // a pick from the settings (the primary column, the id) names a key as the settings do already
-  const column = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : columnNamed(settings, by);
-  assertKeyColumn(settings, column);
+  const column = keyColumnOf(settings, by);
   // a composite key's tuples become one value each (core/keys.ts `tupleValue`); every one is checked first
   const keys = values.map((value) => givenKey(settings.modelName, column, value));
   return { settings, column, keys, source: boundKnex(modelClass, knex as Knex | undefined) };
+}
+
+/** The key column `by` names; a pick from the settings (the primary column, the id) names one as they do already. */
+function keyColumnOf(settings: ModelSettings, by: unknown | ((cache: ModelSettings) => string)): string {
+  const column = typeof by === 'function' ? (by as (cache: ModelSettings) => string)(settings) : columnNamed(settings, by);
+  assertKeyColumn(settings, column);
+  return column;
 }
 
 /**
@@ -92,12 +97,17 @@ export function lookupOne<M extends Model>(
   operation: string,
 ): Promise<M | undefined> {
   try {
-    const settled = settle(modelClass, by, [value], knex);
-    const { settings, column, keys, source } = settled;
-    if (isTransaction(source) || hasAfterFind(modelClass)) return lookupSettled<M>(modelClass, settled, operation).then((models) => models[0]);
+    // `settle` of one value, without its arrays: this is the first work of every hit
+    const settings = modelSettings(modelClass);
+    const column = keyColumnOf(settings, by);
+    const key = givenKey(settings.modelName, column, value);
+    const source = boundKnex(modelClass, knex as Knex | undefined);
+    if (isTransaction(source) || hasAfterFind(modelClass)) {
+      return lookupSettled<M>(modelClass, { settings, column, keys: [key], source }, operation).then((models) => models[0]);
+    }
     // the scope of a knex the cache cannot tell the database of throws here, before any I/O, like bad input
-    const row = readOneThrough(modelClass, inScope(settings, source), column, keys[0]!, source, operation);
-    return row instanceof Promise ? row.then((found) => toModel<M>(modelClass, found)) : Promise.resolve(toModel<M>(modelClass, row));
+    const model = readOneThrough(modelClass, inScope(settings, source), column, key, source, operation, (row) => toModel<M>(modelClass, row));
+    return model instanceof Promise ? model : Promise.resolve(model);
   } catch (error) {
     return Promise.reject(error as Error);
   }

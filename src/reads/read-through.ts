@@ -14,37 +14,75 @@ import { maybeVerify } from './verify.js';
 
 export type { RowOrMiss };
 
-/** A caller's wait for one key of a fill, registered for later callers to join until it settles. */
+/**
+ * The fill of one key: registered for later callers to join until it settles. The caller that started it waits on
+ * a promise of its own, of what it makes of the row (`wait`: a model instance, for `get`); the promise joiners
+ * share is made when the first one joins. Most fills are never joined: a hit then makes one promise, not two.
+ */
 class Waiter {
   readonly value: KeyValue;
   readonly keys: EntryKeys;
-  /** The fill later callers join (its source is noted for their events). */
-  readonly fill: Promise<RowOrMiss>;
   private readonly inFlight: InFlight;
   private readonly registered: Fill;
-  private onRow!: (row: RowOrMiss) => void;
+  private map: (row: RowOrMiss) => unknown = sameRow;
+  private onRow!: (made: unknown) => void;
   private onError!: (error: unknown) => void;
+  /** The promise of the callers that joined, and its settlers, once one has. */
+  private shared: Promise<RowOrMiss> | undefined;
+  private onSharedRow: ((row: RowOrMiss) => void) | undefined;
+  private onSharedError: ((error: unknown) => void) | undefined;
 
   constructor(inFlight: InFlight, value: KeyValue, keys: EntryKeys, stamp: string) {
     this.inFlight = inFlight;
     this.value = value;
     this.keys = keys;
-    this.fill = new Promise<RowOrMiss>((onRow, onError) => {
-      this.onRow = onRow;
+    this.registered = inFlight.startFill(keys.value, this, stamp);
+  }
+
+  /** The starting caller's promise of `map(row)`, or of its error. Asked once, as the fill starts. */
+  wait<T>(map: (row: RowOrMiss) => T): Promise<T> {
+    this.map = map;
+    return new Promise<T>((onRow, onError) => {
+      this.onRow = onRow as (made: unknown) => void;
       this.onError = onError;
     });
-    this.registered = inFlight.startFill(keys.value, this.fill, stamp);
+  }
+
+  /** The promise a later caller joins. */
+  join(): Promise<RowOrMiss> {
+    return (this.shared ??= new Promise<RowOrMiss>((onRow, onError) => {
+      this.onSharedRow = onRow;
+      this.onSharedError = onError;
+    }));
+  }
+
+  /** Where the row came from, for the events of callers that joined (read-events.ts `joined`). */
+  noteSource(holder: Parameters<typeof noteSource>[1]): void {
+    if (this.shared) noteSource(this.shared, holder);
   }
 
   resolve(row: RowOrMiss): void {
     this.inFlight.endFill(this.registered);
-    this.onRow(row);
+    this.onSharedRow?.(row);
+    let made: unknown;
+    try {
+      made = this.map(row);
+    } catch (error) {
+      this.onError(error);
+      return;
+    }
+    this.onRow(made);
   }
 
   reject(error: unknown): void {
     this.inFlight.endFill(this.registered);
+    this.onSharedError?.(error);
     this.onError(error);
   }
+}
+
+function sameRow(row: RowOrMiss): RowOrMiss {
+  return row;
 }
 
 /** One batch of keys read through the cache: where from, and what its events name. */
@@ -108,8 +146,11 @@ class Reader implements RowRead {
     return (this.folds ??= matchesOtherSpellings(this.knex));
   }
 
-  /** The row of `value` from process memory, or the fill that reads it (joined, or started and batched). */
-  row(value: KeyValue): RowOrMiss | Promise<RowOrMiss> {
+  /**
+   * What `map` makes of the row of `value`: at once from process memory, else once the fill that reads it (joined,
+   * or started and batched) has it.
+   */
+  row<T>(value: KeyValue, map: (row: RowOrMiss) => T): T | Promise<T> {
     const keys = lookupKeys(this.cache.space, this.column, value);
     const fill = this.inFlight.fillOf(keys.value);
     if (!fill && this.local) {
@@ -118,16 +159,17 @@ class Reader implements RowRead {
       if (record && fresh(record)) {
         if (this.events) served(this, value, { fromCache: true, found: record.row !== null, duration: 0 }, false);
         maybeVerify(this, value, keys, record);
-        return record.row;
+        return map(record.row);
       }
     }
     if (fill) {
-      if (this.events) joined(this, value, fill);
-      return fill;
+      const shared = fill instanceof Promise ? fill : fill.join();
+      if (this.events) joined(this, value, shared);
+      return map === sameRow ? (shared as Promise<T>) : shared.then(map);
     }
     const waiter = new Waiter(this.inFlight, value, keys, this.cache.generationKey);
     (this.batch ??= []).push(waiter);
-    return waiter.fill;
+    return waiter.wait(map);
   }
 
   /** Sends the fills this call started, with the rest of this tick's. */
@@ -153,27 +195,29 @@ export function readThrough(
   load: Loader = loadRows,
 ): Promise<RowOrMiss[]> {
   const reader = new Reader(modelClass, cache, column, knex, operation, load);
-  const rows = values.map((value) => reader.row(value));
+  const rows = values.map((value) => reader.row(value, sameRow));
   reader.send();
   return Promise.all(rows);
 }
 
 /**
- * `readThrough` of one value, as `get` needs it: the row itself when process memory answers, else the fill's
- * own promise (no array, no `Promise.all`: a hit on Redis is a few promise jobs shorter).
+ * `readThrough` of one value, as `get` needs it: what `map` makes of the row (the model instance), at once when
+ * process memory answers, else on the fill's own promise (no array, no `Promise.all`, no promise of the row and
+ * another of its model: a hit on Redis is a few promise jobs shorter).
  */
-export function readOneThrough(
+export function readOneThrough<T>(
   modelClass: typeof Model,
   cache: ModelCache,
   column: string,
   value: KeyValue,
   knex: Knex,
   operation: string,
-): RowOrMiss | Promise<RowOrMiss> {
+  map: (row: RowOrMiss) => T,
+): T | Promise<T> {
   const reader = new Reader(modelClass, cache, column, knex, operation, loadRows);
-  const row = reader.row(value);
+  const made = reader.row(value, map);
   reader.send();
-  return row;
+  return made;
 }
 
 /** Fills held until the promise jobs of this tick have run, each with the read its waiters share. */
@@ -189,7 +233,8 @@ let held: { read: RowRead; waiters: Waiter[] }[] | undefined;
 function fillInTick(read: RowRead, waiters: Waiter[]): void {
   if (!held) {
     held = [];
-    // DataLoader's schedule: after the promise jobs queued so far (await chains), before any I/O callback
+    // DataLoader's schedule: after the promise jobs queued so far (await chains), before any I/O callback.
+    // (Node's queueMicrotask measured slower: it wraps each callback in an AsyncResource.)
     void SETTLED.then(releaseNextTick);
   }
   const same = held.find((batch) => sameRead(batch.read, read));
@@ -347,7 +392,7 @@ async function answerFromGrace(read: RowRead, misses: Miss[], reason: 'error' | 
 function answer(read: RowRead, waiter: Waiter, row: RowOrMiss, fromCache: boolean, duration: number): void {
   if (read.events) {
     const source = { fromCache, found: row !== null, duration };
-    noteSource(waiter.fill, { source });
+    waiter.noteSource({ source });
     served(read, waiter.value, source, false);
   }
   waiter.resolve(row);

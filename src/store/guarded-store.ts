@@ -349,8 +349,8 @@ export class GuardedStore {
 /** A fresh token for each token key not known to be present; undefined when every one is (a hot key's read). */
 function tokenOffers(keys: readonly string[], isTokenAt: (index: number) => boolean, present: BoundedMap<string, true>): (string | undefined)[] | undefined {
   let offers: (string | undefined)[] | undefined;
-  keys.forEach((key, i) => {
-    if (isTokenAt(i) && !present.has(key)) (offers ??= keys.map(() => undefined))[i] = newToken();
-  });
+  for (let i = 0; i < keys.length; i++) {
+    if (isTokenAt(i) && !present.has(keys[i]!)) (offers ??= new Array<string | undefined>(keys.length).fill(undefined))[i] = newToken();
+  }
   return offers;
 }

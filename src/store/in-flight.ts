@@ -10,9 +10,15 @@ export interface Computation {
   readonly outcome: Promise<unknown>;
 }
 
-/** A row fill registered for callers to join: its promise until it ends, and the token stamping what it stores. */
+/**
+ * What a caller joins: a fill's promise, or the fill itself, which makes the promise the first time someone
+ * joins (most fills are never joined, and their callers wait on a promise of their own).
+ */
+export type Joinable = Promise<RowOrMiss> | { join(): Promise<RowOrMiss> };
+
+/** A row fill registered for callers to join: joinable until it ends, and the token stamping what it stores. */
 export interface Fill {
-  promise: Promise<RowOrMiss> | undefined;
+  joinable: Joinable | undefined;
   /** Its cache's generation key: deleting it makes every fill stamped by it forgotten. */
   readonly stamp: string;
 }
@@ -40,17 +46,17 @@ export class InFlight {
   readonly computations = new Map<string, Computation>();
 
   /** The fill of `key` a caller may join, if one is under way and no flush made it forget it. */
-  fillOf(key: string): Promise<RowOrMiss> | undefined {
-    return this.fills.get(key)?.promise;
+  fillOf(key: string): Joinable | undefined {
+    return this.fills.get(key)?.joinable;
   }
 
   /**
    * Registers the fill of `key` for later callers to join, until `endFill`, or a flush of `key` or of `stamp` (the
    * generation key its entry is stamped with).
    */
-  startFill(key: string, promise: Promise<RowOrMiss>, stamp: string): Fill {
+  startFill(key: string, joinable: Joinable, stamp: string): Fill {
     if (this.fills.size >= this.sweepAt) this.sweep();
-    const fill: Fill = { promise, stamp };
+    const fill: Fill = { joinable, stamp };
     this.fills.set(key, fill);
     this.running++;
     return fill;
@@ -58,8 +64,8 @@ export class InFlight {
 
   /** The fill settled: no one joins it any more. Its entry goes at the next sweep. */
   endFill(fill: Fill): void {
-    if (fill.promise === undefined) return;
-    fill.promise = undefined;
+    if (fill.joinable === undefined) return;
+    fill.joinable = undefined;
     this.running--;
   }
 
@@ -69,7 +75,7 @@ export class InFlight {
   }
 
   private sweep(): void {
-    for (const [key, fill] of this.fills) if (fill.promise === undefined) this.fills.delete(key);
+    for (const [key, fill] of this.fills) if (fill.joinable === undefined) this.fills.delete(key);
     this.sweepAt = Math.max(SWEEP_AT, 2 * this.fills.size);
   }
 

@@ -98,6 +98,11 @@ export class CountingKeyv extends Keyv {
           });
         };
       view.mGet = reading('mGet');
+      // the driver's MGET to a single node goes through sendCommand (redis-driver.ts `mget`)
+      view.sendCommand = (...args: unknown[]) =>
+        (args[0] as string[])[0] === 'MGET'
+          ? reading('sendCommand')(...args)
+          : (client.sendCommand as (...a: unknown[]) => Promise<unknown>).apply(client, args);
       view.set = (key: string, value: string, options?: { PX?: number; NX?: boolean }) => {
         // SET NX beside an MGET creates a missing token within the read (the driver's readCreating)
         if (options?.NX) return (client.set as (...a: unknown[]) => Promise<unknown>).call(client, key, value, options);

@@ -1,6 +1,12 @@
 import test from 'ava';
 
-import { decodeRecord, decodeRow, encodeRecord, encodeRow, type EncodedRow } from '../../../src/core/codec.js';
+import { decodeRecord, decodeRow, encodeRecord, encodeRow, type CacheRecord, type EncodedRow } from '../../../src/core/codec.js';
+import { CHARACTERS_KEPT, LONGEST_TEXT_KEPT, TEXTS_KEPT } from '../../../src/core/opened-texts.js';
+
+/** A record's fields as plain data (its row is an object of the codec's own, which keeps what it parsed). */
+function fields(record: CacheRecord | undefined): (Omit<CacheRecord, 'row'> & { row: { json: string; tagged: boolean } | null }) | undefined {
+  return record && { ...record, row: record.row && { json: record.row.json, tagged: record.row.tagged } };
+}
 
 function roundTrip(row: object): Record<string, unknown> {
   return decodeRow(encodeRow(row));
@@ -141,7 +147,7 @@ test('encodeRecord / decodeRecord: a plain row', (t) => {
   const raw = encodeRecord('gen1', 'guard1', row);
   t.is(raw, `gen1\nguard1\np\n${row.json}`);
   const record = decodeRecord(raw);
-  t.deepEqual(record, { generation: 'gen1', guard: 'guard1', row: { json: row.json, tagged: false } });
+  t.deepEqual(fields(record), { generation: 'gen1', guard: 'guard1', row: { json: row.json, tagged: false } });
   t.deepEqual(decodeRow(record!.row!), { id: 1, text: 'a\nb' });
 });
 
@@ -150,14 +156,14 @@ test('encodeRecord / decodeRecord: a tagged row', (t) => {
   const raw = encodeRecord('g', 'h', row);
   t.is(raw.split('\n')[2], 't');
   const record = decodeRecord(raw);
-  t.deepEqual(record?.row, { json: row.json, tagged: true });
+  t.deepEqual(fields(record)?.row, { json: row.json, tagged: true });
   t.is((decodeRow(record!.row!)['at'] as Date).getTime(), 5);
 });
 
 test('encodeRecord / decodeRecord: a miss decodes to row null', (t) => {
   const raw = encodeRecord('g-1_x', 'h', null);
   t.is(raw, 'g-1_x\nh\nm\n');
-  t.deepEqual(decodeRecord(raw), { generation: 'g-1_x', guard: 'h', row: null });
+  t.deepEqual(fields(decodeRecord(raw)), { generation: 'g-1_x', guard: 'h', row: null });
 });
 
 test('decodeRecord: anything malformed is undefined', (t) => {
@@ -183,5 +189,56 @@ test('decodeRecord: anything malformed is undefined', (t) => {
 test('decodeRecord hands the row text on as it is', (t) => {
   const record = decodeRecord('g\nh\np\n{"a":1}\nmore');
   const row: EncodedRow | null | undefined = record?.row;
-  t.deepEqual(row, { json: '{"a":1}\nmore', tagged: false });
+  t.deepEqual(row && { json: row.json, tagged: row.tagged }, { json: '{"a":1}\nmore', tagged: false });
+});
+
+// A hot key's record comes back as the same text read after read: decoded once, its row parsed once.
+test('decodeRecord decodes a text once: the same record again, until the memo is full', (t) => {
+  const raw = encodeRecord('g', 'h', encodeRow({ id: 'once' }));
+  const first = decodeRecord(raw);
+  t.is(decodeRecord(raw), first, 'the same text: the record decoded before');
+  t.is(decodeRecord([...raw].join('')), first, 'an equal text read again from a store (another string) too');
+  for (let i = 0; i < TEXTS_KEPT; i++) decodeRecord(encodeRecord('g', 'h', encodeRow({ id: i })));
+  t.not(decodeRecord(raw), first, 'after as many other texts as it keeps, the memo started again');
+});
+
+test('decodeRecord keeps no text longer than its limit, and at most its characters', (t) => {
+  const long = encodeRecord('g', 'h', encodeRow({ body: 'x'.repeat(LONGEST_TEXT_KEPT) }));
+  t.not(decodeRecord(long), decodeRecord(long), 'a long text is decoded every time');
+  const small = encodeRecord('g', 'h', encodeRow({ id: 'small' }));
+  const kept = decodeRecord(small);
+  const big = LONGEST_TEXT_KEPT - 100;
+  for (let i = 0; i <= CHARACTERS_KEPT / big; i++) decodeRecord(encodeRecord('g', 'h', encodeRow({ i, body: 'y'.repeat(big) })));
+  t.not(decodeRecord(small), kept, 'the characters kept reached their bound: the memo started again');
+});
+
+test('a row parsed once is still handed out fresh: its values, its Dates, and a JSON __proto__ key', (t) => {
+  const at = new Date('2021-05-06T07:08:09.010Z');
+  const record = decodeRecord(encodeRecord('g', 'h', encodeRow({ id: 1, title: 'T', at, never: new Date(Number.NaN), note: null })))!;
+  const a = decodeRow(record.row!);
+  a['title'] = 'mutated';
+  (a['at'] as Date).setUTCFullYear(1999);
+  const b = decodeRow(decodeRecord(encodeRecord('g', 'h', encodeRow({ id: 1, title: 'T', at, never: new Date(Number.NaN), note: null })))!.row!);
+  t.not(a, b);
+  t.is(b['title'], 'T');
+  t.is((b['at'] as Date).getTime(), at.getTime(), "a Date of one reader is not the next one's");
+  t.true(Number.isNaN((b['never'] as Date).getTime()));
+  t.is(b['note'], null);
+  for (const json of ['{"__proto__":{"polluted":1},"id":2}', '{"__proto__":"plain","id":2}']) {
+    const hostile = decodeRecord(encodeRecord('g', 'h', { json, tagged: false }))!;
+    for (let i = 0; i < 2; i++) {
+      const row = decodeRow(hostile.row!);
+      t.is(Object.getPrototypeOf(row), Object.prototype, 'no prototype changes');
+      t.deepEqual(Object.keys(row), ['__proto__', 'id']);
+      t.is(({} as Record<string, unknown>)['polluted'], undefined);
+    }
+  }
+});
+
+test('a row holding objects is parsed for every reader: nothing nested is shared', (t) => {
+  const raw = encodeRecord('g', 'h', encodeRow({ id: 1, meta: { a: 1 }, tags: ['x'] }));
+  const a = decodeRow(decodeRecord(raw)!.row!);
+  (a['meta'] as Record<string, unknown>)['a'] = 2;
+  (a['tags'] as string[]).push('y');
+  t.deepEqual(decodeRow(decodeRecord(raw)!.row!), { id: 1, meta: { a: 1 }, tags: ['x'] });
 });
