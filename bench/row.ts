@@ -12,4 +12,10 @@ export interface Row {
   /** Round trips to Redis per operation (writes sent together count once); null off Redis. */
   roundTripsPerOp: number | null;
   ratios: Record<string, number>;
+  /**
+   * A case timed in alternating rounds with a baseline: the median over rounds of its p50 over the baseline's p50
+   * in the same round (cost ×, below 1 is cheaper). Pairing rounds takes out the machine's drift from one round to
+   * the next, which the p50 of all samples mixes in.
+   */
+  pairedRatio?: number;
 }

@@ -321,6 +321,21 @@ forEachStore(test, 'ttl and missTtl reach the store; statics override mixin opti
   t.deepEqual(shortTtls, [42, 7].sort());
 });
 
+test('statics a model changes after its first lookup are read by the next one', async (t) => {
+  const f = await makeFixture(t);
+  class Changing extends f.Post {}
+  await Changing.get('post-1');
+  f.reset();
+  await Changing.get('post-1');
+  t.is(f.selects().length, 0, 'warm');
+  Changing.cacheVersion = 2;
+  await Changing.get('post-1');
+  t.is(f.selects().length, 1, 'a new cacheVersion reads entries of its own');
+  await t.throwsAsync(() => Changing.getBy('title', 'Title 2'), { instanceOf: TypeError, message: /not a cache key/ });
+  Changing.cacheKeys = ['slug', 'name', 'title'];
+  t.is((await Changing.getBy('title', 'Title 2'))?.id, 2, 'a key added to cacheKeys can be looked up');
+});
+
 test('cacheVersion and cacheStore statics give a model its own entries', async (t) => {
   const f = await makeFixture(t);
   await f.Post.get('post-1');

@@ -84,11 +84,12 @@ out.push(
   '',
 );
 out.push('| hit | SQLite | PostgreSQL |', '| --- | --- | --- |');
+const pairedOf = (c) => (c.pairedRatio === undefined ? '' : ` (paired ${c.pairedRatio.toFixed(2)}×)`);
 const pair = (st, base, caseName) =>
   ['sqlite', 'postgres'].map((db) => {
     const b = find(db, st, base),
       c = find(db, st, caseName);
-    return `${us(c)} vs ${us(b)}: **${(c.p50 / b.p50).toFixed(2)}×**`;
+    return `${us(c)} vs ${us(b)}: **${(c.p50 / b.p50).toFixed(2)}×**${pairedOf(c)}`;
   });
 out.push(
   line(
@@ -104,7 +105,7 @@ out.push(
     ['sqlite', 'postgres'].map((db) => {
       const b = plainBase(db),
         c = find(db, 'memory', 'get (hit) on a plain new Keyv()');
-      return `${us(c)} vs ${us(b)}: **${(c.p50 / b.p50).toFixed(2)}×**`;
+      return `${us(c)} vs ${us(b)}: **${(c.p50 / b.p50).toFixed(2)}×**${pairedOf(c)}`;
     }),
   ),
 );
@@ -199,6 +200,8 @@ const nums = {
   localVsRedis: ['sqlite', 'postgres'].map(
     (db) => p50(db, 'redis', 'get (hit), interleaved with the hand-written one') / p50(db, 'redis', 'get (hit) from the local tier (localCache)'),
   ),
+  redisPaired: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedRatio),
+  otherPaired: ['sqlite', 'postgres'].map((db) => find(db, 'memory', 'get (hit) on a Keyv over another adapter').pairedRatio),
   pgHit: find('postgres', 'memory', 'get (hit)').ratios.uncached,
 };
 out.push('NUMS ' + JSON.stringify(nums));

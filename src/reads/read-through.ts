@@ -407,7 +407,8 @@ function serveHits(
   duration: number,
 ): Miss[] {
   const misses: Miss[] = [];
-  batch.forEach((waiter, i) => {
+  for (let i = 0; i < batch.length; i++) {
+    const waiter = batch[i]!;
     const guard = raw === STORE_DOWN ? undefined : asToken(raw[1 + 2 * i]);
     const record = raw === STORE_DOWN ? undefined : valid(decodeRecord(raw[2 + 2 * i]), generation, guard);
     if (record && fresh(record)) {
@@ -416,7 +417,7 @@ function serveHits(
     } else {
       misses.push(record ? { waiter, guard, graced: record } : { waiter, guard });
     }
-  });
+  }
   return misses;
 }
 
