@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startRedis } from './helpers/redis.js';
@@ -32,6 +32,7 @@ test('README snippets type-check and run as written', async (t) => {
   mkdirSync(`${root}.tmp`, { recursive: true });
   const file = `${root}.tmp/readme-${process.pid}.ts`;
   writeFileSync(file, program);
+  t.teardown(() => rmSync(file, { force: true }));
   const tsc = `${root}node_modules/typescript/bin/tsc`;
   const flags = ['--strict', '--noEmit', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--skipLibCheck', '--types', 'node'];
   await t.notThrowsAsync(run(process.execPath, [tsc, ...flags, file]), 'tsc --strict');
