@@ -336,6 +336,23 @@ test('statics a model changes after its first lookup are read by the next one', 
   t.is((await Changing.getBy('title', 'Title 2'))?.id, 2, 'a key added to cacheKeys can be looked up');
 });
 
+test("a cacheStore getter of the app in front of the mixin may read the mixin's own (super.cacheStore)", async (t) => {
+  const f = await makeFixture(t);
+  let read = 0;
+  class Wrapped extends f.Post {
+    static override get cacheStore(): Keyv {
+      read++;
+      return super.cacheStore;
+    }
+  }
+  t.is(Wrapped.cacheStore, f.store, 'the mixin store, through the getter');
+  await Wrapped.get('post-1');
+  f.reset();
+  t.is((await Wrapped.get('post-1'))?.id, 1);
+  t.deepEqual(f.selects(), [], 'warm, in the mixin store');
+  t.true(read > 0);
+});
+
 test('cacheVersion and cacheStore statics give a model its own entries', async (t) => {
   const f = await makeFixture(t);
   await f.Post.get('post-1');

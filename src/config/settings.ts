@@ -255,12 +255,14 @@ export function mixinStore(modelClass: CachedClass): Keyv {
  * measurable part of a hit.
  */
 function storeOverride(modelClass: CachedClass): Keyv | undefined {
+  // restored, not cleared: a getter of the app's in front of the accessor may look up a model meanwhile
+  const reading = readingOverride;
   readingOverride = true;
   let found: unknown;
   try {
     found = modelClass.cacheStore;
   } finally {
-    readingOverride = false;
+    readingOverride = reading;
   }
   return found === NO_OVERRIDE ? undefined : storeInFront(modelClass);
 }
