@@ -16,8 +16,7 @@ interface Opened<V> {
  * What texts read lately opened to (a JSON parse, a decode), by where they were read. A hot key comes back from
  * a store as the same text read after read, until someone writes it: comparing it with the text kept (often the
  * same string, else a memory compare) replaces opening it again. Bounded in texts and in characters, and emptied
- * when full: hot texts are back after one read each, and evicting the oldest one by one walked the Map's deleted
- * slots from its start on every new text.
+ * when full: hot texts are back after one read each.
  */
 export class OpenedTexts<V> {
   private readonly kept = new Map<string, Opened<V>>();
@@ -27,7 +26,11 @@ export class OpenedTexts<V> {
 
   /** What `text`, read at `key`, opens to. */
   of(key: string, text: string): V {
-    if (text.length > LONGEST_TEXT_KEPT) return this.open(text);
+    if (text.length > LONGEST_TEXT_KEPT) {
+      // what `key` held before is stale now (a memo keyed by the text itself never kept this one)
+      if (key !== text) this.forget(key);
+      return this.open(text);
+    }
     const known = this.kept.get(key);
     if (known !== undefined && known.text === text) return known.opened;
     const opened = this.open(text);

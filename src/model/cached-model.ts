@@ -4,7 +4,7 @@ import { flushModel, rowKeys } from '../invalidation/flush.js';
 import type { CachedModelClass, CacheOptions, CacheScope, CacheKey, KeyColumns } from '../core/public-types.js';
 import { assertArray, lookup, lookupOne } from './lookup.js';
 import { lookupLists } from './list-lookup.js';
-import { boundKnex, holdsStoreAccessor, mixinStore, modelSettings, storeAccessorReplaced, type CachedClass, type ModelSettings } from '../config/settings.js';
+import { boundKnex, holdsStoreAccessor, mixinStore, storeAccessorReplaced, type CachedClass, type ModelSettings } from '../config/settings.js';
 import { adoptQueryBuilder, cachedQueryBuilder } from './query-builder.js';
 import { isTransaction } from '../config/scope.js';
 import { tableTokenKeyIn } from '../core/keys.js';

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
-import { canonicalKey, rowKeyValue } from '../core/keys.js';
+import { rowKeyValue } from '../core/keys.js';
 import type { KeyValue } from '../core/public-types.js';
 import type { ManyToManyJoin } from '../core/internals.js';
 import { matchesOtherSpellings, WHERE_IN_CHUNK, type Loader } from './db-read.js';
-import { listsOf } from './list-read.js';
+import { addToList, listsOf } from './list-read.js';
 
 /**
  * Join lists (cached many-to-many relations): per owner key, the keys of the related rows the join table pairs
@@ -55,11 +55,7 @@ async function readJoin(knex: Knex, join: ManyToManyJoin, owners: readonly KeyVa
     for (const row of rows) {
       const owner = rowKeyValue(row.owner);
       const related = rowKeyValue(row.related);
-      if (owner === undefined || related === undefined) continue;
-      const key = canonicalKey(owner);
-      const list = lists.get(key);
-      if (list) list.push(canonicalKey(related));
-      else lists.set(key, [canonicalKey(related)]);
+      if (owner !== undefined && related !== undefined) addToList(lists, owner, related);
     }
   }
   return lists;

@@ -63,6 +63,14 @@ export async function listsOf(
   return loaded;
 }
 
+/** Adds `member` to the list of `value` in `lists`, both by their canonical spelling: how a read for `listsOf` builds them. */
+export function addToList(lists: Map<string, string[]>, value: KeyValue, member: KeyValue): void {
+  const key = canonicalKey(value);
+  const list = lists.get(key);
+  if (list) list.push(canonicalKey(member));
+  else lists.set(key, [canonicalKey(member)]);
+}
+
 /** The ids of the rows holding each of `values`, by the canonical spelling of the row's index value. */
 async function readIds(
   modelClass: typeof Model,
@@ -82,11 +90,7 @@ async function readIds(
     for (const row of rows) {
       const value = rowKeyOf(row, index);
       const id = rowKeyOf(row, settings.idProperty);
-      if (value === undefined || id === undefined) continue;
-      const key = canonicalKey(value);
-      const ids = lists.get(key);
-      if (ids) ids.push(canonicalKey(id));
-      else lists.set(key, [canonicalKey(id)]);
+      if (value !== undefined && id !== undefined) addToList(lists, value, id);
     }
   }
   return lists;
