@@ -4,7 +4,7 @@ import knex, { type Knex } from 'knex';
 import { defaultDeserialize, defaultSerialize } from '@keyv/serialize';
 import Keyv from 'keyv';
 import { EventEmitter } from 'node:events';
-import { Model, QueryBuilder, raw, type Page, type Relation, type StaticHookArguments } from 'objection';
+import { Model, QueryBuilder, raw, snakeCaseMappers, type Page, type Relation, type StaticHookArguments } from 'objection';
 
 import {
   OVERRIDDEN_BUILDER_METHODS,
@@ -14,6 +14,7 @@ import {
   hasOperation,
   hookBuilderOf,
   inherited,
+  assignsDatabaseJson,
   isKnexRaw,
   isModelClass,
   joinTableModelClassOf,
@@ -36,6 +37,7 @@ import {
   type KnexClient,
   type KnexTransaction,
 } from '../src/core/internals.js';
+import { rowModel } from '../src/model/row-model.js';
 
 /**
  * Every reach into knex, Objection and Keyv internals (src/core/internals.ts), run against the installed versions:
@@ -520,6 +522,77 @@ test('objection: inherited finds the implementation a prototype or class inherit
   }
   t.throws(() => inherited(Sub, 'noSuchStatic'), { message: /Objection has no noSuchStatic/ });
   t.throws(() => inherited({ tableName: 'posts' }, 'tableName'), { message: /no tableName/ }, 'a non-function is not a method');
+});
+
+test('objection: assignsDatabaseJson holds exactly where fromDatabaseJson is Object.assign(new modelClass(), json)', (t) => {
+  const row = () => ({ id: 7, post_slug: 'hello', title: 'Hi', meta: '{"a":1}', tags: '[1,2]', createdAt: new Date(0), views: null });
+  // plain: Objection's own methods, no mappers, no JSON attributes; a class field and a setter take part as in Objection
+  class Plain extends Model {
+    static override tableName = 'posts';
+  }
+  class WithFieldsAndSetter extends Model {
+    static override tableName = 'posts';
+    seen = 'field';
+    shown?: string;
+    set title(value: string) {
+      this.shown = `<${value}>`;
+    }
+  }
+  class Sub extends Plain {}
+  // not plain: each changes what fromDatabaseJson does beyond assigning the columns
+  class Mapped extends Model {
+    static override tableName = 'posts';
+    static override columnNameMappers = snakeCaseMappers();
+  }
+  class JsonAttributes extends Model {
+    static override tableName = 'posts';
+    static override jsonAttributes = ['meta'];
+  }
+  class JsonFromSchema extends Model {
+    static override tableName = 'posts';
+    static override jsonSchema = { type: 'object', properties: { tags: { type: 'array' } } };
+  }
+  class OwnParse extends Model {
+    static override tableName = 'posts';
+    override $parseDatabaseJson(json: Record<string, unknown>): Record<string, unknown> {
+      return { ...super.$parseDatabaseJson(json), parsed: true };
+    }
+  }
+  class OwnSet extends Model {
+    static override tableName = 'posts';
+    override $setDatabaseJson(json: object): this {
+      return super.$setDatabaseJson({ ...json, set: true });
+    }
+  }
+  class OwnFrom extends Model {
+    static override tableName = 'posts';
+    static override fromDatabaseJson<M extends Model>(this: new () => M, json: object): M {
+      return Object.assign(new this(), json, { from: true });
+    }
+  }
+  const plain = [Plain, WithFieldsAndSetter, Sub];
+  const other = [Mapped, JsonAttributes, JsonFromSchema, OwnParse, OwnSet, OwnFrom];
+  for (const modelClass of plain) t.true(assignsDatabaseJson(modelClass), modelClass.name);
+  for (const modelClass of other) t.false(assignsDatabaseJson(modelClass), modelClass.name);
+  // the same instance either way: prototype, own keys in order, values (Dates a copy of their own)
+  for (const modelClass of [...plain, ...other]) {
+    const made = rowModel(modelClass, row());
+    const objection = modelClass.fromDatabaseJson(row());
+    t.is(Object.getPrototypeOf(made), modelClass.prototype, modelClass.name);
+    t.deepEqual(Object.keys(made), Object.keys(objection), modelClass.name);
+    t.deepEqual({ ...made }, { ...objection }, modelClass.name);
+  }
+  t.is((rowModel(WithFieldsAndSetter, row()) as WithFieldsAndSetter).shown, '<Hi>', 'the setter ran');
+  // a plugin that overrides a method after the class was first used is honoured from then on
+  class Late extends Model {
+    static override tableName = 'posts';
+  }
+  t.true(assignsDatabaseJson(Late));
+  Late.prototype.$parseDatabaseJson = function (json) {
+    return { ...json, late: true };
+  };
+  t.false(assignsDatabaseJson(Late));
+  t.true((rowModel(Late, row()) as unknown as { late: boolean }).late);
 });
 
 /* ----------------------------------------------------------------------------------------------- Keyv */

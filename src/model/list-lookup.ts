@@ -10,6 +10,7 @@ import { decodeList, loadLists } from '../reads/list-read.js';
 import { readThrough } from '../reads/read-through.js';
 import { afterFind, columnNamed } from './lookup.js';
 import { inScope } from './model-cache.js';
+import { rowModel } from './row-model.js';
 
 /**
  * `getAllBy` / `getAllByMany`: the rows holding each of `values` of an index (`cacheIndexes`), in id order. The
@@ -53,7 +54,7 @@ export async function lookupLists<M extends Model>(
   const cache = inScope(settings, source);
   const rows = await listedRows(modelClass, cache, index, keys, source, operation);
   // an instance per place in a list (the same value asked twice gets two), as every lookup hands out
-  const found = rows.map((listed) => listed.map((row) => modelClass.fromDatabaseJson(row) as M));
+  const found = rows.map((listed) => listed.map((row) => rowModel<M>(modelClass, row)));
   await afterFind(modelClass, source, found.flat());
   return found;
 }

@@ -8,6 +8,7 @@ import { inScope } from './model-cache.js';
 import { readOneThrough, readThrough, type RowOrMiss } from '../reads/read-through.js';
 import type { KeyValue } from '../core/public-types.js';
 import { isTransaction } from '../config/scope.js';
+import { rowModel } from './row-model.js';
 
 /** What a lookup reads, settled before any I/O: every argument checked. */
 interface Lookup {
@@ -115,7 +116,7 @@ export function lookupOne<M extends Model>(
 
 /** The model instance of a row read through the cache. */
 function toModel<M extends Model>(modelClass: CachedClass, row: RowOrMiss): M | undefined {
-  return row === null ? undefined : (modelClass.fromDatabaseJson(decodeRow(row)) as M);
+  return row === null ? undefined : rowModel<M>(modelClass, decodeRow(row));
 }
 
 function hasAfterFind(modelClass: CachedClass): boolean {
