@@ -14,7 +14,7 @@ import {
   hasOperation,
   hookBuilderOf,
   inherited,
-  assignsDatabaseJson,
+  plainRowReading,
   isKnexRaw,
   isModelClass,
   joinTableModelClassOf,
@@ -524,9 +524,9 @@ test('objection: inherited finds the implementation a prototype or class inherit
   t.throws(() => inherited({ tableName: 'posts' }, 'tableName'), { message: /no tableName/ }, 'a non-function is not a method');
 });
 
-test('objection: assignsDatabaseJson holds exactly where fromDatabaseJson is Object.assign(new modelClass(), json)', (t) => {
+test('objection: plainRowReading holds exactly where fromDatabaseJson is Object.assign(new modelClass(), json), after the mappers', (t) => {
   const row = () => ({ id: 7, post_slug: 'hello', title: 'Hi', meta: '{"a":1}', tags: '[1,2]', createdAt: new Date(0), views: null });
-  // plain: Objection's own methods, no mappers, no JSON attributes; a class field and a setter take part as in Objection
+  // plain: Objection's own methods and no JSON attributes; a class field and a setter take part as in Objection
   class Plain extends Model {
     static override tableName = 'posts';
   }
@@ -539,11 +539,11 @@ test('objection: assignsDatabaseJson holds exactly where fromDatabaseJson is Obj
     }
   }
   class Sub extends Plain {}
-  // not plain: each changes what fromDatabaseJson does beyond assigning the columns
   class Mapped extends Model {
     static override tableName = 'posts';
     static override columnNameMappers = snakeCaseMappers();
   }
+  // not plain: each changes what fromDatabaseJson does beyond assigning the columns
   class JsonAttributes extends Model {
     static override tableName = 'posts';
     static override jsonAttributes = ['meta'];
@@ -570,10 +570,12 @@ test('objection: assignsDatabaseJson holds exactly where fromDatabaseJson is Obj
       return Object.assign(new this(), json, { from: true });
     }
   }
-  const plain = [Plain, WithFieldsAndSetter, Sub];
-  const other = [Mapped, JsonAttributes, JsonFromSchema, OwnParse, OwnSet, OwnFrom];
-  for (const modelClass of plain) t.true(assignsDatabaseJson(modelClass), modelClass.name);
-  for (const modelClass of other) t.false(assignsDatabaseJson(modelClass), modelClass.name);
+  const plain = [Plain, WithFieldsAndSetter, Sub, Mapped];
+  const other = [JsonAttributes, JsonFromSchema, OwnParse, OwnSet, OwnFrom];
+  for (const modelClass of plain) t.not(plainRowReading(modelClass), undefined, modelClass.name);
+  for (const modelClass of other) t.is(plainRowReading(modelClass), undefined, modelClass.name);
+  t.is(plainRowReading(Plain)!.mappers, undefined);
+  t.is(plainRowReading(Mapped)!.mappers, Mapped.columnNameMappers, 'the mappers Objection keeps for the class');
   // the same instance either way: prototype, own keys in order, values (Dates a copy of their own)
   for (const modelClass of [...plain, ...other]) {
     const made = rowModel(modelClass, row());
@@ -587,11 +589,11 @@ test('objection: assignsDatabaseJson holds exactly where fromDatabaseJson is Obj
   class Late extends Model {
     static override tableName = 'posts';
   }
-  t.true(assignsDatabaseJson(Late));
+  t.not(plainRowReading(Late), undefined);
   Late.prototype.$parseDatabaseJson = function (json) {
     return { ...json, late: true };
   };
-  t.false(assignsDatabaseJson(Late));
+  t.is(plainRowReading(Late), undefined);
   t.true((rowModel(Late, row()) as unknown as { late: boolean }).late);
 });
 

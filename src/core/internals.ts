@@ -16,7 +16,7 @@
 
 import { createRequire } from 'node:module';
 import Keyv from 'keyv';
-import { Model, type Relation } from 'objection';
+import { Model, type ColumnNameMappers, type Relation } from 'objection';
 
 /* ----------------------------------------------------------------------------------------------- knex */
 
@@ -249,24 +249,40 @@ export function manyToManyJoinOf(relation: Relation): ManyToManyJoin | undefined
 }
 
 /**
- * True when Objection's `fromDatabaseJson(json)` on `modelClass` comes down to `Object.assign(new modelClass(), json)`.
+ * How Objection's `fromDatabaseJson(json)` reads a row on `modelClass`, where that comes down to
+ * `Object.assign(new modelClass(), json)`, after the column name mappers' `parse` if the class has mappers
+ * (`mappers`, undefined for none). Undefined where it does more.
+ *
  * Objection's (lib/model/Model.js, modelSet.js `setDatabaseJson`) makes `new this()`, passes the json through
- * `$parseDatabaseJson` (the column name mappers, then the JSON attributes parsed from strings) and sets each own
- * key on the model in `Object.keys` order, as `Object.assign` does. So it holds while the class keeps Objection's
- * own `fromDatabaseJson`, `$setDatabaseJson` and `$parseDatabaseJson`, and has no column name mappers and no JSON
- * attributes. Those two come from `getColumnNameMappers()` and `getJsonAttributes()` (left out of the typings),
- * which Objection computes once per class and keeps: so are they here (`plainClasses`). The methods are compared
- * on every call, so a plugin that overrides one later is still honoured. A hit on Redis spent a twentieth of its
- * time in Objection's steps around the assignment.
+ * `$parseDatabaseJson` (the mappers' `parse`, then the JSON attributes parsed from strings) and sets each own key
+ * on the model in `Object.keys` order, as `Object.assign` does. So it holds while the class keeps Objection's own
+ * `fromDatabaseJson`, `$setDatabaseJson` and `$parseDatabaseJson` and has no JSON attributes. The mappers and the
+ * JSON attributes come from `getColumnNameMappers()` and `getJsonAttributes()` (left out of the typings), which
+ * Objection computes once per class and keeps: so are they here. The methods are compared on every call, so a
+ * plugin that overrides one later is honoured. A hit on Redis spent 2–5% of its time in Objection's steps around
+ * the assignment.
  */
-export function assignsDatabaseJson(modelClass: typeof Model): boolean {
+export function plainRowReading(modelClass: typeof Model): RowReading | undefined {
   const prototype = modelClass.prototype;
-  return (
-    modelClass.fromDatabaseJson === objectionFromDatabaseJson &&
-    prototype.$setDatabaseJson === objectionSetDatabaseJson &&
-    prototype.$parseDatabaseJson === objectionParseDatabaseJson &&
-    hasPlainColumns(modelClass)
-  );
+  if (
+    modelClass.fromDatabaseJson !== objectionFromDatabaseJson ||
+    prototype.$setDatabaseJson !== objectionSetDatabaseJson ||
+    prototype.$parseDatabaseJson !== objectionParseDatabaseJson
+  ) {
+    return undefined;
+  }
+  let reading = readings.get(modelClass);
+  if (reading === undefined) {
+    const objection = modelClass as unknown as { getColumnNameMappers(): ColumnNameMappers | null; getJsonAttributes(): readonly string[] };
+    reading = objection.getJsonAttributes().length === 0 ? { mappers: objection.getColumnNameMappers() ?? undefined } : null;
+    readings.set(modelClass, reading);
+  }
+  return reading ?? undefined;
+}
+
+export interface RowReading {
+  /** The class's column name mappers, whose `parse` a row goes through first; undefined for none. */
+  readonly mappers: ColumnNameMappers | undefined;
 }
 
 // Objection's own, read once at load: what a class that overrides none of them inherits
@@ -274,18 +290,8 @@ const objectionFromDatabaseJson = Model.fromDatabaseJson;
 const objectionSetDatabaseJson = Model.prototype.$setDatabaseJson;
 const objectionParseDatabaseJson = Model.prototype.$parseDatabaseJson;
 
-/** Classes without column name mappers or JSON attributes (true), or with them (false), as Objection keeps them. */
-const plainClasses = new WeakMap<typeof Model, boolean>();
-
-function hasPlainColumns(modelClass: typeof Model): boolean {
-  let plain = plainClasses.get(modelClass);
-  if (plain === undefined) {
-    const objection = modelClass as unknown as { getColumnNameMappers(): unknown; getJsonAttributes(): readonly string[] };
-    plain = !objection.getColumnNameMappers() && objection.getJsonAttributes().length === 0;
-    plainClasses.set(modelClass, plain);
-  }
-  return plain;
-}
+/** Per class, its reading (see `plainRowReading`), or null where it has JSON attributes. */
+const readings = new WeakMap<typeof Model, RowReading | null>();
 
 /** The model class of a many-to-many relation's join table (`joinTableModelClass`, left out of the typings). */
 export function joinTableModelClassOf<M>(relation: object): M | undefined {
