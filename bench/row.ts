@@ -18,4 +18,10 @@ export interface Row {
    * the next, which the p50 of all samples mixes in.
    */
   pairedRatio?: number;
+  /**
+   * A 95% confidence interval of `pairedRatio`: the order statistics of the per-round ratios that bound their
+   * median with at least 95% probability (a sign test, exact for any distribution of the ratios), taking rounds
+   * as independent draws. A target such as "at most 1.0×" is met with confidence only when the upper bound is.
+   */
+  pairedInterval?: [number, number];
 }

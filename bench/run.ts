@@ -284,7 +284,10 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
   const latencies = tasks.map(() => new Float64Array(rounds * perRound));
   const busy = [0, 0];
   for (let round = 0; round < rounds; round++) {
-    for (const [k, t] of tasks.entries()) {
+    // ABBA: the baseline goes first in even rounds, the case in odd ones, so neither always runs just after the
+    // other has pushed its own code and data out of the CPU's caches
+    for (const k of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const t = tasks[k]!;
       t.beforeRound?.();
       for (let i = 0; i < perRound; i++) {
         const t0 = performance.now();
@@ -297,7 +300,9 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
     }
   }
   const roundP50 = (k: number, round: number) => median(latencies[k]!.slice(round * perRound, (round + 1) * perRound));
-  const pairedRatio = median(Float64Array.from({ length: rounds }, (_, round) => roundP50(1, round) / roundP50(0, round)));
+  const roundRatios = Float64Array.from({ length: rounds }, (_, round) => roundP50(1, round) / roundP50(0, round)).sort();
+  const pairedRatio = median(roundRatios);
+  const pairedInterval = medianInterval(roundRatios);
   const timing = (k: number) => {
     const sorted = latencies[k]!.sort();
     return { opsPerSec: (sorted.length / busy[k]!) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
@@ -305,7 +310,28 @@ async function measureInterleaved(at: Where, baseline: Task, task: Task, rounds 
   const base = await record(at, 'baseline', baseline, timing(0));
   const row = await record(at, 'case', task, timing(1));
   row.pairedRatio = pairedRatio;
+  row.pairedInterval = pairedInterval;
   return [base, row];
+}
+
+/**
+ * The 95% confidence interval of the median of `sorted` (ascending), by order statistics: the j-th smallest and
+ * j-th largest values, j the largest rank with P(Binomial(n, 1/2) < j) <= 2.5%. It assumes nothing about the
+ * shape of the distribution, only that the values are independent draws. For 100 rounds: the 40th and 61st.
+ */
+function medianInterval(sorted: Float64Array): [number, number] {
+  const n = sorted.length;
+  let below = 0; // P(Binomial(n, 1/2) < j), summed term by term
+  let term = 0.5 ** n; // P(X = 0)
+  let j = 0;
+  while (j < n && below + term <= 0.025) {
+    below += term;
+    term = (term * (n - j)) / (j + 1);
+    j++;
+  }
+  // j values lie below the lower bound with probability <= 2.5%: the bound is the (j)th smallest (1-based), at least the first
+  const rank = Math.max(1, j);
+  return [sorted[rank - 1]!, sorted[n - rank]!];
 }
 
 function median(values: Float64Array): number {

@@ -84,7 +84,8 @@ out.push(
   '',
 );
 out.push('| hit | SQLite | PostgreSQL |', '| --- | --- | --- |');
-const pairedOf = (c) => (c.pairedRatio === undefined ? '' : ` (paired ${c.pairedRatio.toFixed(2)}×)`);
+const intervalOf = (c) => (c.pairedInterval === undefined ? '' : `, 95% CI ${c.pairedInterval.map((x) => x.toFixed(2)).join('–')}`);
+const pairedOf = (c) => (c.pairedRatio === undefined ? '' : ` (paired ${c.pairedRatio.toFixed(2)}×${intervalOf(c)})`);
 const pair = (st, base, caseName) =>
   ['sqlite', 'postgres'].map((db) => {
     const b = find(db, st, base),
@@ -201,6 +202,7 @@ const nums = {
     (db) => p50(db, 'redis', 'get (hit), interleaved with the hand-written one') / p50(db, 'redis', 'get (hit) from the local tier (localCache)'),
   ),
   redisPaired: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedRatio),
+  redisInterval: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedInterval),
   otherPaired: ['sqlite', 'postgres'].map((db) => find(db, 'memory', 'get (hit) on a Keyv over another adapter').pairedRatio),
   pgHit: find('postgres', 'memory', 'get (hit)').ratios.uncached,
 };
