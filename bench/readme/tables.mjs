@@ -205,6 +205,16 @@ const nums = {
   redisInterval: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedInterval),
   otherPaired: ['sqlite', 'postgres'].map((db) => find(db, 'memory', 'get (hit) on a Keyv over another adapter').pairedRatio),
   pgHit: find('postgres', 'memory', 'get (hit)').ratios.uncached,
+  // what a query that uses no cache pays on a cached model: µs over the plain model's query, and that as a share
+  hookCost: cols.flatMap(([db, st]) =>
+    [
+      ['uncached findOne, interleaved', 'findOne on a cached model, not cached'],
+      ['uncached list query, interleaved', 'list query on a cached model, not cached'],
+    ].map(([base, name]) => {
+      const c = find(db, st, name);
+      return { us: (c.pairedRatio - 1) * p50(db, st, base) * 1000, share: c.pairedRatio - 1 };
+    }),
+  ),
 };
 out.push('NUMS ' + JSON.stringify(nums));
 console.log(out.join('\n'));
