@@ -249,28 +249,21 @@ export function manyToManyJoinOf(relation: Relation): ManyToManyJoin | undefined
 }
 
 /**
- * How Objection's `fromDatabaseJson(json)` reads a row on `modelClass`, where that comes down to
+ * How Objection's `fromDatabaseJson(json)` reads a row on `modelClass`, where that can come down to
  * `Object.assign(new modelClass(), json)`, after the column name mappers' `parse` if the class has mappers
- * (`mappers`, undefined for none). Undefined where it does more.
+ * (`mappers`, undefined for none); undefined where it does more. The instance must then keep Objection's own
+ * `$setDatabaseJson` and `$parseDatabaseJson` too (`setsDatabaseJsonPlainly`: a class field may override them).
  *
- * Objection's (lib/model/Model.js, modelSet.js `setDatabaseJson`) makes `new this()`, passes the json through
- * `$parseDatabaseJson` (the mappers' `parse`, then the JSON attributes parsed from strings) and sets each own key
- * on the model in `Object.keys` order, as `Object.assign` does. So it holds while the class keeps Objection's own
- * `fromDatabaseJson`, `$setDatabaseJson` and `$parseDatabaseJson` and has no JSON attributes. The mappers and the
- * JSON attributes come from `getColumnNameMappers()` and `getJsonAttributes()` (left out of the typings), which
- * Objection computes once per class and keeps: so are they here. The methods are compared on every call, so a
- * plugin that overrides one later is honoured. A hit on Redis spent 2–5% of its time in Objection's steps around
- * the assignment.
+ * Objection's (lib/model/Model.js, modelSet.js `setDatabaseJson`) makes `new this()`, passes the json through the
+ * instance's `$parseDatabaseJson` (the mappers' `parse`, then the JSON attributes parsed from strings) and sets
+ * each own key on it in `Object.keys` order, as `Object.assign` does. So it holds for a class that keeps
+ * Objection's own `fromDatabaseJson` and has no JSON attributes. The mappers and the JSON attributes come from
+ * `getColumnNameMappers()` and `getJsonAttributes()` (left out of the typings), which Objection computes once per
+ * class and keeps; this keeps them likewise. The methods are compared on every call, so a plugin that overrides
+ * one later is honoured. A hit on Redis spent 2–5% of its time in Objection's steps around the assignment.
  */
 export function plainRowReading(modelClass: typeof Model): RowReading | undefined {
-  const prototype = modelClass.prototype;
-  if (
-    modelClass.fromDatabaseJson !== objectionFromDatabaseJson ||
-    prototype.$setDatabaseJson !== objectionSetDatabaseJson ||
-    prototype.$parseDatabaseJson !== objectionParseDatabaseJson
-  ) {
-    return undefined;
-  }
+  if (modelClass.fromDatabaseJson !== objectionFromDatabaseJson) return undefined;
   let reading = readings.get(modelClass);
   if (reading === undefined) {
     const objection = modelClass as unknown as { getColumnNameMappers(): ColumnNameMappers | null; getJsonAttributes(): readonly string[] };
@@ -278,6 +271,11 @@ export function plainRowReading(modelClass: typeof Model): RowReading | undefine
     readings.set(modelClass, reading);
   }
   return reading ?? undefined;
+}
+
+/** True while `model` has Objection's own `$setDatabaseJson` and `$parseDatabaseJson` (see `plainRowReading`). */
+export function setsDatabaseJsonPlainly(model: Model): boolean {
+  return model.$setDatabaseJson === objectionSetDatabaseJson && model.$parseDatabaseJson === objectionParseDatabaseJson;
 }
 
 export interface RowReading {
