@@ -14,6 +14,7 @@ import {
   hasOperation,
   hookBuilderOf,
   inherited,
+  findsPlainly,
   plainRowReading,
   setsDatabaseJsonPlainly,
   isKnexRaw,
@@ -523,6 +524,37 @@ test('objection: inherited finds the implementation a prototype or class inherit
   }
   t.throws(() => inherited(Sub, 'noSuchStatic'), { message: /Objection has no noSuchStatic/ });
   t.throws(() => inherited({ tableName: 'posts' }, 'tableName'), { message: /no tableName/ }, 'a non-function is not a method');
+});
+
+test('objection: findsPlainly is true for a plain query() only, before and after it is built', async (t) => {
+  const db = sqlite();
+  await db.schema.createTable('owners', (table) => table.increments('id'));
+  await db.schema.createTable('pets', (table) => {
+    table.increments('id');
+    table.integer('ownerId');
+  });
+  class Pet extends Model {
+    static override tableName = 'pets';
+  }
+  class Owner extends Model {
+    static override tableName = 'owners';
+    static override get relationMappings() {
+      return { pets: { relation: Model.HasManyRelation, modelClass: Pet, join: { from: 'owners.id', to: 'pets.ownerId' } } };
+    }
+  }
+  const owner = Owner.fromJson({ id: 1 });
+  t.true(findsPlainly(Pet.query(db)));
+  t.true(findsPlainly(Pet.query(db).where('id', 1).clone()), 'a clone keeps it');
+  t.false(findsPlainly(owner.$relatedQuery('pets', db)), '$relatedQuery');
+  t.false(findsPlainly(Owner.relatedQuery('pets', db).for(1)), 'relatedQuery');
+  t.false(findsPlainly(owner.$query(db)), '$query');
+  // the relation's find operation is made only as the query is built: findsPlainly sees it coming
+  const related = owner.$relatedQuery('pets', db);
+  t.false(
+    hasOperation(related, (op) => op.name === 'find'),
+    'no find operation before the build',
+  );
+  await related;
 });
 
 test('objection: plainRowReading holds exactly where fromDatabaseJson is Object.assign(new modelClass(), json), after the mappers', (t) => {

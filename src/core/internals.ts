@@ -16,7 +16,7 @@
 
 import { createRequire } from 'node:module';
 import Keyv from 'keyv';
-import { Model, type ColumnNameMappers, type Relation } from 'objection';
+import { Model, QueryBuilder, type ColumnNameMappers, type Relation } from 'objection';
 
 /* ----------------------------------------------------------------------------------------------- knex */
 
@@ -209,6 +209,22 @@ export function operationArgs(builder: object, name: string): readonly unknown[]
 export function hasOperation(builder: object, predicate: (operation: { name?: string; relation?: unknown }) => boolean): boolean {
   return (builder as { has(selector: typeof predicate): boolean }).has(predicate);
 }
+
+/**
+ * True when a builder will make its `find` operation with Objection's default factory (a plain `query()`), before
+ * it has one: Objection adds it as the query is built, after `execute()` starts, from the factory a relation
+ * query (`$relatedQuery`, `relatedQuery`) or an instance query (`$query`) set in its place. `_findOperationFactory`
+ * is left out of the typings; the default is read from a fresh builder.
+ */
+export function findsPlainly(builder: object): boolean {
+  return (builder as FindFactoryHolder)._findOperationFactory === DEFAULT_FIND_FACTORY;
+}
+
+interface FindFactoryHolder {
+  readonly _findOperationFactory?: unknown;
+}
+
+const DEFAULT_FIND_FACTORY = (QueryBuilder.forClass(Model) as unknown as FindFactoryHolder)._findOperationFactory;
 
 /**
  * The relation a relation find (`$relatedQuery`, a relation's part of `withGraphFetched`) loads: the `relation` of
