@@ -19,11 +19,13 @@ export type { RowOrMiss };
  * a promise of its own, of what it makes of the row (`wait`: a model instance, for `get`); the promise joiners
  * share is made when the first one joins. Most fills are never joined: a hit then makes one promise, not two.
  */
-class Waiter {
+class Waiter implements Fill {
   readonly value: KeyValue;
   readonly keys: EntryKeys;
+  /** Itself while callers may join it (store/in-flight.ts): the fill and its registration are one object. */
+  joinable: Waiter | undefined;
+  readonly stamp: string;
   private readonly inFlight: InFlight;
-  private readonly registered: Fill;
   private map: (row: RowOrMiss) => unknown = sameRow;
   private onRow!: (made: unknown) => void;
   private onError!: (error: unknown) => void;
@@ -36,7 +38,9 @@ class Waiter {
     this.inFlight = inFlight;
     this.value = value;
     this.keys = keys;
-    this.registered = inFlight.startFill(keys.value, this, stamp);
+    this.joinable = this;
+    this.stamp = stamp;
+    inFlight.startFill(keys.value, this);
   }
 
   /** The starting caller's promise of `map(row)`, or of its error. Asked once, as the fill starts. */
@@ -62,7 +66,7 @@ class Waiter {
   }
 
   resolve(row: RowOrMiss): void {
-    this.inFlight.endFill(this.registered);
+    this.inFlight.endFill(this);
     this.onSharedRow?.(row);
     let made: unknown;
     try {
@@ -75,7 +79,7 @@ class Waiter {
   }
 
   reject(error: unknown): void {
-    this.inFlight.endFill(this.registered);
+    this.inFlight.endFill(this);
     this.onSharedError?.(error);
     this.onError(error);
   }
@@ -168,7 +172,9 @@ class Reader implements RowRead {
       return map === sameRow ? (shared as Promise<T>) : shared.then(map);
     }
     const waiter = new Waiter(this.inFlight, value, keys, this.cache.generationKey);
-    (this.batch ??= []).push(waiter);
+    // a literal, not `[]` and a push: an empty array's first push makes room for 17
+    if (this.batch) this.batch.push(waiter);
+    else this.batch = [waiter];
     return waiter.wait(map);
   }
 
@@ -232,14 +238,19 @@ let held: { read: RowRead; waiters: Waiter[] }[] | undefined;
  */
 function fillInTick(read: RowRead, waiters: Waiter[]): void {
   if (!held) {
-    held = [];
+    held = [{ read, waiters }];
     // DataLoader's schedule: after the promise jobs queued so far (await chains), before any I/O callback.
     // (Node's queueMicrotask measured slower: it wraps each callback in an AsyncResource.)
     void SETTLED.then(releaseNextTick);
+    return;
   }
-  const same = held.find((batch) => sameRead(batch.read, read));
-  if (same) same.waiters.push(...waiters);
-  else held.push({ read, waiters });
+  for (const batch of held) {
+    if (sameRead(batch.read, read)) {
+      batch.waiters.push(...waiters);
+      return;
+    }
+  }
+  held.push({ read, waiters });
 }
 
 const SETTLED = Promise.resolve();
@@ -248,7 +259,7 @@ const releaseNextTick = (): void => process.nextTick(releaseHeld);
 function releaseHeld(): void {
   const batches = held ?? [];
   held = undefined;
-  for (const { read, waiters } of batches) void fillRows(read, waiters);
+  for (const { read, waiters } of batches) fillRows(read, waiters);
 }
 
 function sameRead(a: RowRead, b: RowRead): boolean {
@@ -273,36 +284,86 @@ function valid(record: CacheRecord | undefined, generation: string | undefined, 
  * stood before the DB read; a flush deletes the guard (and flushAll the generation). A record counts only while
  * both stamps still match, so a fill that read the old row before a flush, and stored it after, is never served:
  * its guard is gone, and tokens are random, so it never comes back. Missing tokens are created before the DB read.
+ *
+ * Not an async function up to the store's reply: a hit then suspends no frame and makes no promise of its own
+ * (an async function's frame holds every local of its later steps, kilobytes a second on a busy Redis).
  */
-async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> {
+function fillRows(read: RowRead, batch: readonly Waiter[]): void {
+  if (read.cache.store.degraded) {
+    void fillDegraded(read, batch);
+    return;
+  }
   try {
     const { cache, events } = read;
     const { store } = cache;
-    if (store.degraded && !(await store.recover())) {
-      // A flush of this process has not reached the store yet: its entries cannot be trusted, ask the DB.
-      const started = clock(events);
-      const found = await read.load(
-        read.modelClass,
-        read.column,
-        batch.map((waiter) => waiter.value),
-        read.knex,
-      );
-      const duration = clock(events) - started;
-      batch.forEach((waiter, i) => answer(read, waiter, found[i]?.row ?? null, false, duration));
-      return;
-    }
     const asked = clock(events);
-    const keys = [cache.generationKey];
-    for (const waiter of batch) keys.push(waiter.keys.guard, waiter.keys.value);
+    const keys = new Array<string>(1 + 2 * batch.length);
+    keys[0] = cache.generationKey;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!.keys;
+      keys[1 + 2 * i] = entry.guard;
+      keys[2 + 2 * i] = entry.value;
+    }
     // On Redis the read creates the missing tokens in the same round trip (a cold fill: read, DB, fill); elsewhere
     // missingTokens writes them after the read.
-    const raw = store.createsTokens ? await store.readCreating(keys, isTokenAt, cache.tokenTtl) : await store.getMany(keys);
-    const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
-    const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
-    if (misses.length === 0) return;
+    const reading = store.createsTokens ? store.readCreating(keys, isTokenAt, cache.tokenTtl) : store.getMany(keys);
+    reading.then(
+      (raw) => {
+        try {
+          const stored = raw === STORE_DOWN ? undefined : asToken(raw[0]);
+          const misses = serveHits(read, batch, raw, stored, clock(events) - asked);
+          if (misses.length > 0) void fillMisses(read, batch, misses, raw !== STORE_DOWN, stored);
+        } catch (error) {
+          rejectAll(batch, error);
+        }
+      },
+      (error: unknown) => rejectAll(batch, error),
+    );
+  } catch (error) {
+    rejectAll(batch, error);
+  }
+}
+
+/** A failure the store layer does not absorb (the DB read, a listener, a bug) reaches every caller of the batch. */
+function rejectAll(batch: readonly Waiter[], error: unknown): void {
+  for (const waiter of batch) waiter.reject(error);
+}
+
+/**
+ * A flush of this process has not reached the store yet: its entries cannot be trusted. Once it lands the fill
+ * goes on as usual; until then the DB answers.
+ */
+async function fillDegraded(read: RowRead, batch: readonly Waiter[]): Promise<void> {
+  try {
+    if (await read.cache.store.recover()) {
+      fillRows(read, batch);
+      return;
+    }
+    const started = clock(read.events);
+    const found = await read.load(
+      read.modelClass,
+      read.column,
+      batch.map((waiter) => waiter.value),
+      read.knex,
+    );
+    const duration = clock(read.events) - started;
+    batch.forEach((waiter, i) => answer(read, waiter, found[i]?.row ?? null, false, duration));
+  } catch (error) {
+    rejectAll(batch, error);
+  }
+}
+
+/**
+ * The misses of a store read: their missing tokens written (unless the store is down: `storable` false), one DB
+ * query, and the fills stamped with the tokens as they stood before it.
+ */
+async function fillMisses(read: RowRead, batch: readonly Waiter[], misses: Miss[], storable: boolean, stored: string | undefined): Promise<void> {
+  try {
+    const { cache, events } = read;
+    const { store } = cache;
     const generation = stored ?? newToken();
     // With the store down there is nothing to stamp or store: read the DB and step aside.
-    const storable = raw !== STORE_DOWN && (await store.setMany(missingTokens(cache, stored, generation, misses)));
+    const stamped = storable && (await store.setMany(missingTokens(cache, stored, generation, misses)));
     const started = clock(events);
     const reading = read.load(
       read.modelClass,
@@ -313,7 +374,7 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
     const found = misses.some((miss) => miss.graced) ? await withGrace(read, misses, reading) : await reading;
     const duration = clock(events) - started;
     const rows = found.map((loaded) => loaded?.row ?? null);
-    if (storable) {
+    if (stamped) {
       const fills = fillsOf(read, generation, misses, found, rows);
       const writing = clock(events);
       await store.setMany(fills);
@@ -323,8 +384,7 @@ async function fillRows(read: RowRead, batch: readonly Waiter[]): Promise<void> 
       if (!miss.answered) answer(read, miss.waiter, rows[i]!, false, duration);
     });
   } catch (error) {
-    // a failure the store layer does not absorb (the DB read, a listener, a bug) reaches every caller of the batch
-    for (const waiter of batch) waiter.reject(error);
+    rejectAll(batch, error);
   }
 }
 

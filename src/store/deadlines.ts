@@ -1,11 +1,16 @@
-/** One call being timed: `expire` runs if it is still running when its time is up. */
-export interface Deadline {
-  readonly at: number;
-  readonly expire: () => void;
-  previous: Deadline | undefined;
-  next: Deadline | undefined;
+/**
+ * One call being timed, and its node in the list of its `Deadlines`: `expire` runs if it is still running when
+ * its time is up. The call is the node (store/guarded-store.ts `StoreCall`): a hit on Redis makes one object for
+ * its call, not a node, a closure and the call's own.
+ */
+export abstract class Deadline {
+  at = 0;
+  previous: Deadline | undefined = undefined;
+  next: Deadline | undefined = undefined;
   /** Ended (finished or expired): nothing more happens to it. */
-  ended: boolean;
+  ended = false;
+
+  abstract expire(): void;
 }
 
 /**
@@ -25,14 +30,14 @@ export class Deadlines {
     this.ms = ms;
   }
 
-  /** Times a call that starts now: `expire` runs in `ms` unless `end` comes first. */
-  start(expire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.ms, expire, previous: this.newest, next: undefined, ended: false };
+  /** Times a call that starts now: its `expire` runs in `ms` unless `end` comes first. */
+  start(deadline: Deadline): void {
+    deadline.at = performance.now() + this.ms;
+    deadline.previous = this.newest;
     if (this.newest) this.newest.next = deadline;
     else this.oldest = deadline;
     this.newest = deadline;
     if (!this.timer) this.wakeIn(this.ms);
-    return deadline;
   }
 
   /** The call finished in time (or expired: then this does nothing). */

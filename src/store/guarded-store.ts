@@ -6,7 +6,7 @@ import { newToken } from '../core/tokens.js';
 import type { CacheErrorHandler, CacheEventMap, CacheEventName, LocalCacheOptions } from '../core/public-types.js';
 import type { StoreEntry } from '../driver/driver.js';
 import { CacheStore, publishError, report } from './cache-store.js';
-import { Deadlines } from './deadlines.js';
+import { Deadline, Deadlines } from './deadlines.js';
 import type { LocalTier } from './local-tier.js';
 
 export type { StoreEntry };
@@ -28,9 +28,9 @@ interface CallOptions {
   readonly throughOpen?: boolean;
   /** Failures are not reported (the failure that opened the breaker was; an outage would repeat it). */
   readonly quiet?: boolean;
-  /** One of the call's keys, for the background check to read. */
-  readonly key?: string | undefined;
 }
+
+const NO_OPTIONS: CallOptions = {};
 
 /**
  * One model's access to a store (its state is the Keyv's `CacheStore`): every call under the model's time limit,
@@ -46,10 +46,10 @@ export class GuardedStore {
   /** The model (class name) and table its events and errors name. */
   readonly model: string;
   readonly table: string;
-  private readonly timeout: number;
+  /** The time limit of this model's calls, in ms, and the calls under way. */
+  readonly timeout: number;
+  readonly deadlines: Deadlines;
   private readonly onError: CacheErrorHandler;
-  /** The time limit of this model's calls. */
-  private readonly deadlines: Deadlines;
   /** The model asked for the local tier (and the store has one: not in memory, not disconnected). */
   private readonly usesTier: boolean;
 
@@ -125,7 +125,7 @@ export class GuardedStore {
       const driver = state.tierDriver;
       return this.readThroughTier(tier, keys, () => driver.getMany(keys));
     }
-    return this.call('getMany', () => state.driver.getMany(keys), { key: keys[0] });
+    return this.call('getMany', () => state.driver.getMany(keys), keys[0]);
   }
 
   /** True where a read can create missing tokens in the same round trip (`readCreating`): Redis. */
@@ -147,7 +147,7 @@ export class GuardedStore {
     const present = this.state.presentTokens;
     const offers = tokenOffers(keys, isTokenAt, present);
     const fetch = offers ? () => read(keys, offers, ttl) : () => driver.getMany(keys);
-    const answer = tier ? this.readThroughTier(tier, keys, fetch) : this.call('getMany', fetch, { key: keys[0] });
+    const answer = tier ? this.readThroughTier(tier, keys, fetch) : this.call('getMany', fetch, keys[0]);
     return offers ? answer.then((values) => this.notePresent(keys, offers, values)) : answer;
   }
 
@@ -169,7 +169,7 @@ export class GuardedStore {
   }
 
   private readThroughTier(tier: LocalTier, keys: readonly string[], fetch: () => Promise<readonly unknown[]>): Promise<readonly unknown[] | StoreDown> {
-    return tier.read(keys, () => this.call('getMany', fetch, { key: keys[0] })) as Promise<readonly unknown[] | StoreDown>;
+    return tier.read(keys, () => this.call('getMany', fetch, keys[0])) as Promise<readonly unknown[] | StoreDown>;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<boolean> {
@@ -180,7 +180,7 @@ export class GuardedStore {
       return true;
     }
     state.tier?.drop(entries.map((entry) => entry.key));
-    return (await this.call('setMany', () => state.driver.setMany(entries), { key: entries[0]?.key })) !== STORE_DOWN;
+    return (await this.call('setMany', () => state.driver.setMany(entries), entries[0]?.key)) !== STORE_DOWN;
   }
 
   /**
@@ -223,7 +223,7 @@ export class GuardedStore {
     state.tier?.drop(keys);
     // the next read of these keys offers their tokens again, so a cold fill stays one round trip before the DB
     for (const key of keys) state.presentTokens.delete(key);
-    if (!state.degraded && (await this.call(operation, () => this.remove(keys), { key: keys[0] })) !== STORE_DOWN) return true;
+    if (!state.degraded && (await this.call(operation, () => this.remove(keys), keys[0])) !== STORE_DOWN) return true;
     keep(state.pendingFlushes);
     if (state.breaker.isOpen) {
       // Other processes may still serve entries this write made stale: check the store now rather than when the
@@ -244,7 +244,7 @@ export class GuardedStore {
     while (!pending.isEmpty) {
       const keys = pending.all();
       const started = observed('flush') ? performance.now() : 0;
-      const attempt = this.call('deleteMany', () => this.remove(keys), { throughOpen, key: keys[0] }).then((result) => result !== STORE_DOWN);
+      const attempt = this.call('deleteMany', () => this.remove(keys), keys[0], { throughOpen }).then((result) => result !== STORE_DOWN);
       pending.delivery = attempt;
       const delivered = await attempt;
       pending.delivery = undefined;
@@ -279,7 +279,7 @@ export class GuardedStore {
     state.checking = true;
     try {
       const key = state.checkKey ?? STORE_CHECK_KEY;
-      if (state.breaker.isOpen && (await this.call('check', () => state.keyv.get(key), { throughOpen: true, quiet: true, key })) === STORE_DOWN) return;
+      if (state.breaker.isOpen && (await this.call('check', () => state.keyv.get(key), key, { throughOpen: true, quiet: true })) === STORE_DOWN) return;
       await this.deliverPending(true);
     } finally {
       state.checking = false;
@@ -295,46 +295,36 @@ export class GuardedStore {
    * Runs `call` under the time limit; STORE_DOWN when it threw, timed out or the store reported an error
    * meanwhile, or when the breaker is open. A failure opens the breaker; a success closes it. One promise per
    * call, settled by the call or its deadline: every hit goes through here, and each `await` or `Promise.race`
-   * was one more promise job on it.
+   * was one more promise job on it. `key`, one of the call's keys, is what the background check reads.
    */
-  private call<T>(operation: string, call: () => Promise<T>, options: CallOptions = {}): Promise<T | StoreDown> {
+  private call<T>(operation: string, call: () => Promise<T>, key: string | undefined, options: CallOptions = NO_OPTIONS): Promise<T | StoreDown> {
     const { breaker } = this.state;
     if (!options.throughOpen) breaker.resume();
     if (breaker.isOpen && !options.throughOpen) return DOWN;
-    const errorsBefore = this.state.errors;
-    return new Promise<T | StoreDown>((resolve) => {
-      const deadline = this.deadlines.start(() => {
-        if (!options.quiet) this.reportFailure(new Error(`store ${operation} timed out after ${this.timeout} ms`), operation);
-        resolve(this.settled(operation, STORE_DOWN, options));
-      });
-      const finish = (result: T | StoreDown, error?: unknown): void => {
-        if (deadline.ended) return;
-        this.deadlines.end(deadline);
-        if (error !== undefined && !options.quiet) this.reportFailure(error, operation);
-        resolve(this.settled(operation, this.state.errors === errorsBefore ? result : STORE_DOWN, options));
-      };
-      let started: Promise<T>;
-      try {
-        started = call();
-      } catch (error) {
-        finish(STORE_DOWN, error);
-        return;
-      }
-      started.then(
-        (result) => finish(result),
-        (error: unknown) => finish(STORE_DOWN, error ?? new Error(`store ${operation} failed`)),
-      );
-    });
+    const timed = new StoreCall<T>(this, operation, key, options);
+    this.deadlines.start(timed);
+    let started: Promise<T>;
+    try {
+      started = call();
+    } catch (error) {
+      timed.finish(STORE_DOWN, error);
+      return timed.answer;
+    }
+    started.then(
+      (result) => timed.finish(result),
+      (error: unknown) => timed.finish(STORE_DOWN, error ?? new Error(`store ${operation} failed`)),
+    );
+    return timed.answer;
   }
 
   /** A call's result, once the breaker has heard of it: a failure opens it, a success closes it. */
-  private settled<T>(operation: string, result: T | StoreDown, options: CallOptions): T | StoreDown {
+  settled<T>(operation: string, result: T | StoreDown, key: string | undefined): T | StoreDown {
     const { breaker } = this.state;
     const wasOpen = breaker.isOpen;
     if (result === STORE_DOWN) {
       // a connection that failed may have missed invalidations: the local tier forgets all it holds
       this.state.tier?.forgetAll();
-      this.state.checkKey = options.key;
+      this.state.checkKey = key;
       breaker.open(this.check);
     } else {
       breaker.close();
@@ -343,6 +333,45 @@ export class GuardedStore {
       this.publish('breaker', { model: this.model, table: this.table, operation, state: breaker.isOpen ? 'open' : 'closed' });
     }
     return result;
+  }
+}
+
+/**
+ * One store call under way (`GuardedStore.call`): its deadline, and the promise it settles once, by its result
+ * or by its time running out, whichever comes first.
+ */
+class StoreCall<T> extends Deadline {
+  readonly answer: Promise<T | StoreDown>;
+  private resolve!: (result: T | StoreDown) => void;
+  /** The store's count of reported errors when the call started: one reported meanwhile fails the call. */
+  private readonly errorsBefore: number;
+
+  constructor(
+    private readonly guarded: GuardedStore,
+    private readonly operation: string,
+    private readonly key: string | undefined,
+    private readonly options: CallOptions,
+  ) {
+    super();
+    this.errorsBefore = guarded.state.errors;
+    this.answer = new Promise<T | StoreDown>((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  expire(): void {
+    const { guarded, operation } = this;
+    if (!this.options.quiet) guarded.reportFailure(new Error(`store ${operation} timed out after ${guarded.timeout} ms`), operation);
+    this.resolve(guarded.settled(operation, STORE_DOWN, this.key));
+  }
+
+  /** The call answered (or failed: `error`); nothing happens once it expired. */
+  finish(result: T | StoreDown, error?: unknown): void {
+    if (this.ended) return;
+    const { guarded, operation } = this;
+    guarded.deadlines.end(this);
+    if (error !== undefined && !this.options.quiet) guarded.reportFailure(error, operation);
+    this.resolve(guarded.settled(operation, guarded.state.errors === this.errorsBefore ? result : STORE_DOWN, this.key));
   }
 }
 

@@ -51,12 +51,11 @@ export class InFlight {
   }
 
   /**
-   * Registers the fill of `key` for later callers to join, until `endFill`, or a flush of `key` or of `stamp` (the
-   * generation key its entry is stamped with).
+   * Registers the fill of `key` for later callers to join, until `endFill`, or a flush of `key` or of its `stamp`
+   * (the generation key its entry is stamped with).
    */
-  startFill(key: string, joinable: Joinable, stamp: string): Fill {
+  startFill<F extends Fill>(key: string, fill: F): F {
     if (this.fills.size >= this.sweepAt) this.sweep();
-    const fill: Fill = { joinable, stamp };
     this.fills.set(key, fill);
     this.running++;
     return fill;

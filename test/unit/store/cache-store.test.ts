@@ -67,8 +67,8 @@ test('toString shows the breaker state and the counts', (t) => {
   store.breaker.cancelCheck();
   store.pendingFlushes.addKeys(['{oc:=a:posts}:g:id:=1', '{oc:=a:posts}:g:id:=2']);
   store.pendingFlushes.addTokens(['{oc:=a:posts}:gen']);
-  store.inFlight.endFill(store.inFlight.startFill('{oc:=a:posts}:v1:=Post:k:id:=0', Promise.resolve(null), '{oc:=a:posts}:gen'));
-  store.inFlight.startFill('{oc:=a:posts}:v1:=Post:k:id:=1', Promise.resolve(null), '{oc:=a:posts}:gen');
+  store.inFlight.endFill(store.inFlight.startFill('{oc:=a:posts}:v1:=Post:k:id:=0', { joinable: Promise.resolve(null), stamp: '{oc:=a:posts}:gen' }));
+  store.inFlight.startFill('{oc:=a:posts}:v1:=Post:k:id:=1', { joinable: Promise.resolve(null), stamp: '{oc:=a:posts}:gen' });
   store.inFlight.computations.set('{oc:=a:posts}:c:=x', { deps: [], outcome: Promise.resolve(1) });
   store.inFlight.computations.set('{oc:=a:posts}:c:=y', { deps: [], outcome: Promise.resolve(2) });
   store.tables.register('oc', 'posts', {}, []);

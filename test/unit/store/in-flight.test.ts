@@ -1,13 +1,14 @@
 import test from 'ava';
 
 import { generationKeyOf, tableTokenKey, tagOf } from '../../../src/core/keys.js';
-import { InFlight, type Computation, type RowOrMiss } from '../../../src/store/in-flight.js';
+import { InFlight, type Computation, type Fill } from '../../../src/store/in-flight.js';
 
 const POSTS = '{oc:=a:posts}';
 const USERS = '{oc:=a:users}';
 const OTHER_DB_POSTS = '{oc:=b:posts}';
 
-const fill = (): Promise<RowOrMiss> => Promise.resolve(null);
+/** A fill stamped by `stamp`, joinable through a settled promise. */
+const fill = (stamp: string): Fill => ({ joinable: Promise.resolve(null), stamp });
 const computation = (deps: readonly string[]): Computation => ({ deps, outcome: Promise.resolve(1) });
 
 const ALL_FILLS: string[] = [];
@@ -18,7 +19,7 @@ const stampOf = (key: string): string => generationKeyOf(tagOf(key));
 function withFills(keys: readonly string[]): InFlight {
   const inFlight = new InFlight();
   for (const key of keys) {
-    inFlight.startFill(key, fill(), stampOf(key));
+    inFlight.startFill(key, fill(stampOf(key)));
     ALL_FILLS.push(key);
   }
   return inFlight;
@@ -57,7 +58,7 @@ test('forget of a table token alone drops no row fill', (t) => {
 test('forget of a table token drops the fills stamped by it (join lists), and no row fill', (t) => {
   const inFlight = withFills([`${POSTS}:v1:=Post:k:id:=1`]);
   const list = `{oc:=a:post_tags}:v1:=post_tags:k:#list:=1`;
-  inFlight.startFill(list, fill(), tableTokenKey('{oc:=a:post_tags}'));
+  inFlight.startFill(list, fill(tableTokenKey('{oc:=a:post_tags}')));
   ALL_FILLS.push(list);
   inFlight.forget([tableTokenKey(POSTS)]);
   t.deepEqual(joinable(inFlight).sort(), [`${POSTS}:v1:=Post:k:id:=1`, list].sort());
@@ -97,20 +98,19 @@ test('forget of unknown keys changes nothing', (t) => {
 test('an ended fill is joined by no one, and a fill forgotten by a flush still counts as running until it ends', (t) => {
   const inFlight = new InFlight();
   const key = `${POSTS}:v1:=Post:k:id:=1`;
-  const first = fill();
-  const registered = inFlight.startFill(key, first, stampOf(key));
-  t.is(inFlight.fillOf(key), first);
+  const registered = inFlight.startFill(key, fill(stampOf(key)));
+  t.is(inFlight.fillOf(key), registered.joinable);
   t.is(inFlight.fillsRunning, 1);
   inFlight.endFill(registered);
   inFlight.endFill(registered);
   t.is(inFlight.fillOf(key), undefined);
   t.is(inFlight.fillsRunning, 0);
-  const second = inFlight.startFill(key, fill(), stampOf(key));
+  const second = inFlight.startFill(key, fill(stampOf(key)));
   inFlight.forget([key]);
   t.is(inFlight.fillOf(key), undefined, 'a flush makes it forget the fill');
   t.is(inFlight.fillsRunning, 1);
-  const third = fill();
-  const next = inFlight.startFill(key, third, stampOf(key));
+  const next = inFlight.startFill(key, fill(stampOf(key)));
+  const third = next.joinable;
   inFlight.endFill(second);
   t.is(inFlight.fillOf(key), third, 'the fill the flush forgot ending does not end the one started after the flush');
   inFlight.endFill(next);
@@ -120,8 +120,8 @@ test('an ended fill is joined by no one, and a fill forgotten by a flush still c
 test('ended fills are swept, running ones kept, however many come and go', (t) => {
   const inFlight = new InFlight();
   const running = Array.from({ length: 300 }, (_, i) => `${POSTS}:v1:=Post:k:id:=run${i}`);
-  for (const key of running) inFlight.startFill(key, fill(), stampOf(key));
-  for (let i = 0; i < 10_000; i++) inFlight.endFill(inFlight.startFill(`${POSTS}:v1:=Post:k:id:=${i}`, fill(), stampOf(`${POSTS}:v1:=Post:k:id:=${i}`)));
+  for (const key of running) inFlight.startFill(key, fill(stampOf(key)));
+  for (let i = 0; i < 10_000; i++) inFlight.endFill(inFlight.startFill(`${POSTS}:v1:=Post:k:id:=${i}`, fill(stampOf(`${POSTS}:v1:=Post:k:id:=${i}`))));
   t.is(inFlight.fillsRunning, 300);
   t.true(running.every((key) => inFlight.fillOf(key) !== undefined));
   t.is(inFlight.fillOf(`${POSTS}:v1:=Post:k:id:=9999`), undefined);
