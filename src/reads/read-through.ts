@@ -286,7 +286,7 @@ function valid(record: CacheRecord | undefined, generation: string | undefined, 
  * its guard is gone, and tokens are random, so it never comes back. Missing tokens are created before the DB read.
  *
  * Not an async function up to the store's reply: a hit then suspends no frame and makes no promise of its own
- * (an async function's frame holds every local of its later steps, kilobytes a second on a busy Redis).
+ * (an async function's suspended frame holds every local of its later steps: about 500 bytes of a hit's garbage).
  */
 function fillRows(read: RowRead, batch: readonly Waiter[]): void {
   if (read.cache.store.degraded) {

@@ -317,7 +317,7 @@ export class GuardedStore {
     return timed.answer;
   }
 
-  /** A call's result, once the breaker has heard of it: a failure opens it, a success closes it. */
+  /** A call's result (`StoreCall`), once the breaker has heard of it: a failure opens it, a success closes it. */
   settled<T>(operation: string, result: T | StoreDown, key: string | undefined): T | StoreDown {
     const { breaker } = this.state;
     const wasOpen = breaker.isOpen;
