@@ -142,6 +142,12 @@ for (const kind of KINDS) {
     const f = await makeFixture(t, { kind, rows: 0, localCache: { maxEntries: 1_000, ttl: 60_000 } });
     const gc = (globalThis as { gc?: () => void }).gc;
     t.truthy(gc, 'ava runs with --expose-gc');
+    // what the test's own store and query log record of each call is not the library's heap
+    const forgetRecords = (): void => {
+      f.store.ttls.clear();
+      f.reset();
+      gc!();
+    };
     const heapAfter = async (from: number): Promise<number> => {
       for (let batch = from; batch < from + 20; batch++) {
         const keys = Array.from({ length: 1_000 }, (_, i) => `k-${batch}-${i}`);
@@ -151,12 +157,6 @@ for (const kind of KINDS) {
       }
       forgetRecords();
       return process.memoryUsage().heapUsed;
-    };
-    // what the test's own store and query log record of each call is not the library's heap
-    const forgetRecords = (): void => {
-      f.store.ttls.clear();
-      f.reset();
-      gc!();
     };
     await f.Post.getMany(['warm-up']);
     forgetRecords();

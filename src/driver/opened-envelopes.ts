@@ -17,15 +17,4 @@ export class OpenedEnvelopes {
     const envelope = this.texts.of(key, raw);
     return envelope && unexpired(envelope, now);
   }
-
-  /**
-   * `valueOf` each text of `raws`, read for the keys of `keys` from `offset` on, in place: the reply array is the
-   * caller's, and a hit then makes no second one.
-   */
-  valuesOf(keys: readonly string[], offset: number, raws: (string | null)[]): unknown[] {
-    const now = Date.now();
-    const values: unknown[] = raws;
-    for (let i = 0; i < raws.length; i++) values[i] = this.valueOf(keys[i + offset]!, raws[i] ?? null, now);
-    return values;
-  }
 }

@@ -39,13 +39,20 @@ export class RedisDriver implements StoreDriver {
   }
 
   getMany(keys: readonly string[]): Promise<readonly unknown[]> {
-    const client = this.reader();
-    return client instanceof Promise ? client.then((open) => this.read(open, keys)) : this.read(client, keys);
+    return withClient(this.reader, (client) => this.read(client, keys));
   }
 
   private read(client: NodeRedisClient, keys: readonly string[]): Promise<readonly unknown[]> {
     const command = this.mgetCommand(keys);
-    return this.mget(client, command).then((values) => this.opened.valuesOf(command, 1, values));
+    return this.mget(client, command).then((reply) => this.openReply(command, reply));
+  }
+
+  /** The values of the reply to an MGET `command`, opened in place: the reply array is ours, and a hit makes no second one. */
+  private openReply(command: readonly string[], reply: (string | null)[]): unknown[] {
+    const now = Date.now();
+    const values: unknown[] = reply;
+    for (let i = 0; i < reply.length; i++) values[i] = this.opened.valueOf(command[i + 1]!, reply[i] ?? null, now);
+    return values;
   }
 
   async setMany(entries: readonly StoreEntry[]): Promise<void> {
