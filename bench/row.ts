@@ -24,4 +24,6 @@ export interface Row {
    * as independent draws. A target such as "at most 1.0×" is met with confidence only when the upper bound is.
    */
   pairedInterval?: [number, number];
+  /** Measured across processes (run.ts `redisHitAcrossProcesses`): each process's paired ratio, ascending. */
+  processRatios?: number[];
 }

@@ -117,6 +117,17 @@ out.push(
   ),
 );
 out.push(line('Redis, both', pair('redis', 'hand-written cache-aside hit, interleaved', 'get (hit), interleaved with the hand-written one')));
+const processes = (db) => find(db, 'redis', 'get (hit) against the hand-written one, in processes of their own');
+out.push(
+  line(
+    `Redis, both, in ${processes('sqlite').processRatios.length} processes of their own (median of their paired ratios, 95% CI)`,
+    ['sqlite', 'postgres'].map((db) => {
+      const b = find(db, 'redis', 'hand-written cache-aside hit, in processes of their own'),
+        c = processes(db);
+      return `${us(c)} vs ${us(b)}: **${c.pairedRatio.toFixed(2)}×**, 95% CI ${c.pairedInterval.map((v) => v.toFixed(2)).join('–')}`;
+    }),
+  ),
+);
 out.push(
   line(
     '`localCache` on Redis vs `keyv.get` on a plain `new Keyv()`',
@@ -203,6 +214,10 @@ const nums = {
   ),
   redisPaired: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedRatio),
   redisInterval: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedInterval),
+  redisProcesses: ['sqlite', 'postgres'].map((db) => {
+    const c = find(db, 'redis', 'get (hit) against the hand-written one, in processes of their own');
+    return { ratio: c.pairedRatio, interval: c.pairedInterval, each: c.processRatios };
+  }),
   otherPaired: ['sqlite', 'postgres'].map((db) => find(db, 'memory', 'get (hit) on a Keyv over another adapter').pairedRatio),
   pgHit: find('postgres', 'memory', 'get (hit)').ratios.uncached,
   // what a query that uses no cache pays on a cached model: µs over the plain model's query, and that as a share
