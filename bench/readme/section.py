@@ -134,9 +134,9 @@ What the numbers say:
   before moves this figure, and a long-lived server has run a lot: in probes (outside the bench), one process
   measured 0.95–0.99× before a workload of cold `getMany`s, lists, writes, a stampede, cached queries and mixed
   traffic, and 1.01–1.07× (mostly 1.03–1.06×) after it; a new Keyv and model on the same Redis client, made after that workload,
-  measured 0.98–1.01× in the same process, while a new hand-written Keyv changed nothing. So most of the drift
-  lives in the library's objects for that store and model (emptying the Redis server after the workload took
-  back 1–4%); neither clearing their memos nor a full GC brought it back, and which of them it is is not yet
+  measured 0.98–1.01× in the same process, while a new hand-written Keyv changed nothing. So the drift lives
+  in the library's objects for that store and model; clearing their memos, a full GC or emptying the Redis
+  server moved it by no more than timing the pair once more does, and which of those objects it is is not yet
   found. That is open work (issue 13). A Keyv over an adapter the cache
   has no driver for is read from the adapter directly: {rng(nums['other'])} a single `keyv.get` (paired:
   {rng(nums['otherPaired'])}).
