@@ -1,12 +1,10 @@
 // One process of the Redis hit measured across processes (run.ts `redisHitAcrossProcesses`): it connects to the
 // bench's redis-server and database, serves what an app's process would have served before (below), times the
 // hit against the hand-written cache-aside in alternating rounds as run.ts does, and prints one line of JSON.
-import KeyvRedis from '@keyv/redis';
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
-import Keyv from 'keyv';
-import { interleave } from './interleave.js';
-import { definePost, handWritten, PlainPost } from './posts.js';
+import { interleave, timingOf, type Timing } from './interleave.js';
+import { definePost, handWritten, PlainPost, redisKeyv } from './posts.js';
 
 /** What run.ts hands each process, in BENCH_HIT_PROCESS. */
 export interface HitProcessInput {
@@ -23,20 +21,8 @@ export interface HitProcessOutput {
   hit: Timing;
 }
 
-export interface Timing {
-  opsPerSec: number;
-  p50: number;
-  p99: number;
-}
-
 const OTHER_MODELS = 8;
 const OTHER_MODEL_READS = 500;
-
-async function redisKeyv(url: string, namespace: string): Promise<Keyv> {
-  const adapter = new KeyvRedis(url);
-  await adapter.getClient();
-  return new Keyv(adapter, { namespace });
-}
 
 async function main(): Promise<void> {
   const { redisUrl, knexConfig, db } = JSON.parse(process.env.BENCH_HIT_PROCESS!) as HitProcessInput;
@@ -67,12 +53,8 @@ async function main(): Promise<void> {
 
   await handGet('post-42');
   await Post.get('post-42');
-  const { latencies, busy, pairedRatio } = await interleave({ fn: () => handGet('post-42') }, { fn: () => Post.get('post-42') });
-  const timing = (k: 0 | 1): Timing => {
-    const sorted = latencies[k];
-    return { opsPerSec: (sorted.length / busy[k]) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
-  };
-  const output: HitProcessOutput = { pairedRatio, hand: timing(0), hit: timing(1) };
+  const pair = await interleave({ fn: () => handGet('post-42') }, { fn: () => Post.get('post-42') });
+  const output: HitProcessOutput = { pairedRatio: pair.pairedRatio, hand: timingOf(pair, 0), hit: timingOf(pair, 1) };
   process.stdout.write(`${JSON.stringify(output)}\n`);
 
   await keyv.disconnect();

@@ -10,6 +10,13 @@ export interface Timed {
   afterRound?: () => void;
 }
 
+/** One side's figures over all its calls: calls a second of its busy time, and p50 and p99 in ms. */
+export interface Timing {
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+}
+
 export interface Interleaved {
   /** Every call's latency in ms, per side, sorted ascending. */
   latencies: [Float64Array, Float64Array];
@@ -60,6 +67,12 @@ export async function interleave(baseline: Timed, task: Timed, rounds = 100, per
     pairedRatio: median(roundRatios),
     pairedInterval: medianInterval(roundRatios),
   };
+}
+
+/** The timing of side `k` (0 the baseline, 1 the case) of an interleaved pair. */
+export function timingOf({ latencies, busy }: Interleaved, k: 0 | 1): Timing {
+  const sorted = latencies[k];
+  return { opsPerSec: (sorted.length / busy[k]) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
 }
 
 /**

@@ -1,5 +1,6 @@
-// The models every case measures, and the hand-written cache-aside they are compared with: shared by run.ts and
-// hit-process.ts.
+// The models every case measures, the hand-written cache-aside they are compared with, and the Keyv on Redis both
+// read through: shared by run.ts and hit-process.ts.
+import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { Model } from 'objection';
 import { CachedModel, type CacheOptions } from 'objection-cache';
@@ -40,4 +41,11 @@ export function handWritten(keyv: Keyv, Plain: typeof PlainPost, prefix = ''): (
     }
     return post;
   };
+}
+
+/** A Keyv on the Redis at `url`, its client connected, under `namespace`. */
+export async function redisKeyv(url: string, namespace: string): Promise<Keyv> {
+  const adapter = new KeyvRedis(url);
+  await adapter.getClient();
+  return new Keyv(adapter, { namespace });
 }

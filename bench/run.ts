@@ -2,7 +2,7 @@
 // memory store and on Redis, over a SQLite file of 100,000 posts. Prints a table and writes bench/results.json,
 // bench/results.md and bench/latency.svg. Times are medians and p99s of many runs; every figure is measured in
 // this run, on this machine, so compare ratios, not absolute numbers, across machines.
-import KeyvRedis, { createClient } from '@keyv/redis';
+import { createClient } from '@keyv/redis';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
@@ -25,9 +25,9 @@ import { MapAdapter } from '../test/helpers/counting-keyv.js';
 import { measureStaleness, type StalenessResult } from './staleness.js';
 import { renderChart } from './chart.js';
 import type { Row } from './row.js';
-import type { HitProcessInput, HitProcessOutput, Timing } from './hit-process.js';
-import { interleave, median, medianInterval } from './interleave.js';
-import { definePost, handWritten, PlainPost, type PostClass } from './posts.js';
+import type { HitProcessInput, HitProcessOutput } from './hit-process.js';
+import { interleave, median, medianInterval, timingOf, type Timing } from './interleave.js';
+import { definePost, handWritten, PlainPost, redisKeyv, type PostClass } from './posts.js';
 
 const ROWS = 100_000;
 const TIME = Number(process.env.BENCH_TIME ?? 500); // ms of measured runs per task
@@ -161,12 +161,6 @@ async function redisCommandCount(redis: Redis | undefined): Promise<number> {
   return calls;
 }
 
-async function redisKeyv(redis: Redis, namespace: string): Promise<Keyv> {
-  const adapter = new KeyvRedis(redis.server.url);
-  await adapter.getClient();
-  return new Keyv(adapter, { namespace });
-}
-
 // ---------------------------------------------------------------- round trips
 /**
  * Round trips to Redis, counted at this process's sockets: a write to a Redis socket starts one unless the last
@@ -265,15 +259,11 @@ async function record(at: Where, kind: Row['kind'], task: Task, timing: Pick<Row
 
 /** A case timed in alternating rounds with its baseline (interleave.ts), both recorded. Returns [baseline, case]. */
 async function measureInterleaved(at: Where, baseline: Task, task: Task): Promise<[Row, Row]> {
-  const { latencies, busy, pairedRatio, pairedInterval } = await interleave(baseline, task);
-  const timing = (k: 0 | 1) => {
-    const sorted = latencies[k];
-    return { opsPerSec: (sorted.length / busy[k]) * 1000, p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
-  };
-  const base = await record(at, 'baseline', baseline, timing(0));
-  const row = await record(at, 'case', task, timing(1));
-  row.pairedRatio = pairedRatio;
-  row.pairedInterval = pairedInterval;
+  const pair = await interleave(baseline, task);
+  const base = await record(at, 'baseline', baseline, timingOf(pair, 0));
+  const row = await record(at, 'case', task, timingOf(pair, 1));
+  row.pairedRatio = pair.pairedRatio;
+  row.pairedInterval = pair.pairedInterval;
   return [base, row];
 }
 
@@ -435,11 +425,11 @@ interface Context extends Where {
 
 async function openStore(store: StoreKind, database: Database, redis: Redis | undefined): Promise<Context> {
   const { name: db, knex, Plain } = database;
-  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv(redis!, `bench-${db}`);
+  const keyv = store === 'memory' ? createMemoryStore(1_000_000) : await redisKeyv(redis!.server.url, `bench-${db}`);
   const Post = definePost(keyv, db);
   Post.knex(knex);
 
-  const hand = store === 'memory' ? new Keyv() : await redisKeyv(redis!, `hand-${db}`);
+  const hand = store === 'memory' ? new Keyv() : await redisKeyv(redis!.server.url, `hand-${db}`);
   const handGet = handWritten(hand, Plain);
   const bento = openBento(store, redis);
   const bentoGet = (slug: string) =>
@@ -649,7 +639,7 @@ async function redisStorePairs(ctx: Context): Promise<void> {
     { name: 'hand-written cache-aside hit, interleaved', fn: () => handGet('post-42') },
     { name: 'get (hit), interleaved with the hand-written one', fn: () => Post.get('post-42') },
   );
-  const localKeyv = await redisKeyv(redis!, `bench-local-${db}`);
+  const localKeyv = await redisKeyv(redis!.server.url, `bench-local-${db}`);
   const Local = definePost(localKeyv, db, { localCache: { maxEntries: 100_000, ttl: 60_000 } });
   Local.knex(knex);
   // a fill's own write comes back as an invalidation: a few reads, each after a turn of the event loop, settle it
