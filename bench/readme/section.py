@@ -23,6 +23,11 @@ proc_verdict = ', '.join(
     for db, p in zip(['SQLite', 'PostgreSQL'], procs)
 )
 
+copy_verdict = ', '.join(
+    f"the {db} run {p['ratio']:.2f}× ({_side(*p['interval'])}, 95% interval {p['interval'][0]:.2f}–{p['interval'][1]:.2f})"
+    for db, p in zip(['SQLite', 'PostgreSQL'], nums['redisCopy'])
+)
+
 hook_us = f"{min(h['us'] for h in nums['hookCost']):.0f}–{max(h['us'] for h in nums['hookCost']):.0f}"
 hook_share = f"{100 * min(h['share'] for h in nums['hookCost']):.0f}–{100 * max(h['share'] for h in nums['hookCost']):.0f}"
 
@@ -131,14 +136,16 @@ What the numbers say:
   each wait for Redis its path touches more code and data than Keyv's, which costs wall time beyond its CPU. It
   ends within a few percent of the hand-written one. Set against it in alternating rounds in the bench's own
   process: {redis_verdict}. In {proc_count} processes of their own: {proc_verdict}. What a process has run
-  before moves this figure, and a long-lived server has run a lot: in probes (outside the bench), one process
-  measured 0.95–0.99× before a workload of cold `getMany`s, lists, writes, a stampede, cached queries and mixed
-  traffic, and 1.01–1.07× (mostly 1.03–1.06×) after it; a new Keyv and model on the same Redis client, made after that workload,
-  measured 0.98–1.01× in the same process, while a new hand-written Keyv changed nothing. So the drift lives
-  in the library's objects for that store and model; clearing their memos, a full GC or emptying the Redis
-  server moved it by no more than timing the pair once more does, and which of those objects it is is not yet
-  found. That is open work (issue 13). A Keyv over an adapter the cache
-  has no driver for is read from the adapter directly: {rng(nums['other'])} a single `keyv.get` (paired:
+  before moves this figure. The cause is V8's type feedback: the library's read path is one body of code for
+  every kind of read (hits, misses, cold fills, `getMany`, lists, queries, on every store and model), and V8
+  compiles it for all it has seen, where the hand-written cache-aside's `keyv.get` has served few kinds of call.
+  The bench shows it in one run: the same hit with its model from a second copy of the library, loaded into the
+  bench's process after all its other cases (the same code, store and entries; type feedback of its own),
+  measured {copy_verdict}. In probes (outside the bench), one process measured 0.94–0.99× before a workload of
+  cold `getMany`s, lists, writes, a stampede, cached queries and mixed traffic, 1.02–1.06× after it, and
+  0.97–0.98× after it with the timed model from a second copy. The processes of their own are the fairer
+  measure: there each side has served eight other models (hits and misses) before it is timed. A Keyv over an
+  adapter the cache has no driver for is read from the adapter directly: {rng(nums['other'])} a single `keyv.get` (paired:
   {rng(nums['otherPaired'])}).
   In-process SQLite answers a primary-key lookup as fast as loopback Redis does: Redis pays off against a
   database across a network, for sharing invalidation between processes, and with `localCache`.

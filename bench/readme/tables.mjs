@@ -130,6 +130,12 @@ out.push(
 );
 out.push(
   line(
+    'Redis, both, the model from a second copy of the library (the same code, type feedback of its own)',
+    pair('redis', 'hand-written cache-aside hit, interleaved with the second copy', 'get (hit) from a second copy of the library, against the hand-written one'),
+  ),
+);
+out.push(
+  line(
     '`localCache` on Redis vs `keyv.get` on a plain `new Keyv()`',
     pair('redis', 'hand-written in-memory cache-aside hit (new Keyv()), interleaved', 'get (hit) from the local tier (localCache)'),
   ),
@@ -214,6 +220,10 @@ const nums = {
   ),
   redisPaired: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedRatio),
   redisInterval: ['sqlite', 'postgres'].map((db) => find(db, 'redis', 'get (hit), interleaved with the hand-written one').pairedInterval),
+  redisCopy: ['sqlite', 'postgres'].map((db) => {
+    const c = find(db, 'redis', 'get (hit) from a second copy of the library, against the hand-written one');
+    return { ratio: c.pairedRatio, interval: c.pairedInterval };
+  }),
   redisProcesses: ['sqlite', 'postgres'].map((db) => {
     const c = find(db, 'redis', 'get (hit) against the hand-written one, in processes of their own');
     return { ratio: c.pairedRatio, interval: c.pairedInterval, each: c.processRatios };
