@@ -131,7 +131,11 @@ out.push(
 out.push(
   line(
     'Redis, both, the model from a second copy of the library (the same code, type feedback of its own)',
-    pair('redis', 'hand-written cache-aside hit, interleaved with the second copy', 'get (hit) from a second copy of the library, against the hand-written one'),
+    pair(
+      'redis',
+      'hand-written cache-aside hit, interleaved with the second copy',
+      'get (hit) from a second copy of the library, against the hand-written one',
+    ),
   ),
 );
 out.push(
